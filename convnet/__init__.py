@@ -1,0 +1,1 @@
+"""convnet: a from-scratch NumPy deep-learning framework."""

@@ -1,0 +1,1 @@
+"""Subcommands of the ``convnet`` CLI (one module each, see convnet/cli.py)."""

@@ -1,0 +1,21 @@
+"""Exceptions a user can cause. The CLI turns these into one line and exit code 2."""
+
+
+class ConvnetError(Exception):
+    """Base class of every error convnet raises on purpose."""
+
+
+class DataError(ConvnetError):
+    """A data file is missing, corrupt or of the wrong format; the message names the file."""
+
+
+class DataNotFoundError(DataError, FileNotFoundError):
+    """A data file is not available locally (and may not be downloaded)."""
+
+
+class TrainingDivergedError(ConvnetError, FloatingPointError):
+    """Training produced NaN or Inf; the last good checkpoint is kept."""
+
+
+class CheckpointError(ConvnetError):
+    """A checkpoint or model file does not match the model it is loaded into."""
