@@ -1,10 +1,151 @@
-"""PLACEHOLDER: to be written (see docs/internals.md)."""
+"""Max pooling with Numba kernels: one pass over the input that stores the argmax.
+
+Same semantics as ``pool_naive`` (``pool_param``, output sizes, first-maximum tie rule,
+accumulation over overlapping windows). The forward kernel visits each window once, keeps
+the running maximum with a strict ``>`` (so the first maximum in row-major order wins) and
+stores the flat index ``h * W + w`` of the winner in an int32 array. The backward kernel
+scatters ``dout`` into a zeroed ``dx`` through those indices with ``+=``.
+
+Both kernels run in parallel over the N*C feature planes: planes are independent, so the
+backward scatter needs no atomics even when windows overlap. Kernels are compiled for
+float32 and float64 on first use and cached on disk (``cache=True``); float16 inputs are
+pooled in float32 (the maximum is exact) and the results cast back.
+
+Without Numba installed, both functions fall back to the NumPy (im2col) implementation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convnet.layers.pool_im2col import max_pool_backward_im2col, max_pool_forward_im2col
+from convnet.layers.pool_naive import check_dout, pool_geometry
+
+try:
+    from numba import njit, prange
+
+    NUMBA_AVAILABLE = True
+except ImportError:  # pragma: no cover - exercised only without numba
+    NUMBA_AVAILABLE = False
 
 
-def max_pool_forward_numba(*args, **kwargs):
-    raise NotImplementedError('max_pool_forward_numba')
+if NUMBA_AVAILABLE:
+
+    @njit(cache=True, parallel=True, fastmath=False)
+    def _pool_fwd_kernel(x, out, arg, ph, pw, s, p):  # pragma: no cover - compiled
+        NC, H, W = x.shape
+        Ho, Wo = out.shape[1], out.shape[2]
+        for nc in prange(NC):
+            for i in range(Ho):
+                h0 = i * s - p
+                h1 = min(h0 + ph, H)
+                h0 = max(h0, 0)
+                for j in range(Wo):
+                    w0 = j * s - p
+                    w1 = min(w0 + pw, W)
+                    w0 = max(w0, 0)
+                    best = x[nc, h0, w0]
+                    bi = h0 * W + w0
+                    for h in range(h0, h1):
+                        for w in range(w0, w1):
+                            v = x[nc, h, w]
+                            if v > best:
+                                best = v
+                                bi = h * W + w
+                    out[nc, i, j] = best
+                    arg[nc, i, j] = bi
+
+    @njit(cache=True, parallel=True, fastmath=False)
+    def _pool_fwd_2x2_kernel(x, out, arg):  # pragma: no cover - compiled
+        # 2x2 stride 2, no padding, windows inside x: the common case, fully unrolled.
+        NC, H, W = x.shape
+        Ho, Wo = out.shape[1], out.shape[2]
+        for nc in prange(NC):
+            for i in range(Ho):
+                h = 2 * i
+                for j in range(Wo):
+                    w = 2 * j
+                    best = x[nc, h, w]
+                    bi = h * W + w
+                    v = x[nc, h, w + 1]
+                    if v > best:
+                        best = v
+                        bi = h * W + w + 1
+                    v = x[nc, h + 1, w]
+                    if v > best:
+                        best = v
+                        bi = (h + 1) * W + w
+                    v = x[nc, h + 1, w + 1]
+                    if v > best:
+                        best = v
+                        bi = (h + 1) * W + w + 1
+                    out[nc, i, j] = best
+                    arg[nc, i, j] = bi
+
+    @njit(cache=True, parallel=True, fastmath=False)
+    def _pool_bwd_kernel(dout, arg, dx):  # pragma: no cover - compiled
+        NC, K = dout.shape
+        for nc in prange(NC):
+            for k in range(K):
+                dx[nc, arg[nc, k]] += dout[nc, k]
 
 
-def max_pool_backward_numba(*args, **kwargs):
-    raise NotImplementedError('max_pool_backward_numba')
+def _work_dtype(dtype: np.dtype) -> np.dtype:
+    return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float32)
 
+
+def max_pool_forward_numba(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray, tuple]:
+    """Max pooling forward pass (Numba kernel, parallel over the N*C planes).
+
+    Inputs:
+    - x: input of shape (N, C, H, W), float dtype
+    - pool_param: {'pool_height', 'pool_width', 'stride', 'pad': 0, 'ceil_mode': False}
+
+    Returns a tuple of:
+    - out: (N, C, H', W'), dtype of x
+    - cache: (geometry, flat argmax indices (N*C, H'*W') int32, dtype) for the backward pass
+    """
+    if not NUMBA_AVAILABLE:  # pragma: no cover
+        out, cache = max_pool_forward_im2col(x, pool_param)
+        return out, ("im2col", cache)
+    g = pool_geometry(x, pool_param, "max_pool_forward_numba")
+    wd = _work_dtype(x.dtype)
+    xw = np.ascontiguousarray(x, dtype=wd).reshape(g.N * g.C, g.H, g.W)
+    out = np.empty((g.N * g.C, g.Hout, g.Wout), dtype=wd)
+    arg = np.empty((g.N * g.C, g.Hout, g.Wout), dtype=np.int32)
+    if (
+        g.ph == 2
+        and g.pw == 2
+        and g.stride == 2
+        and g.pad == 0
+        and 2 * g.Hout <= g.H
+        and 2 * g.Wout <= g.W
+    ):
+        _pool_fwd_2x2_kernel(xw, out, arg)
+    else:
+        _pool_fwd_kernel(xw, out, arg, g.ph, g.pw, g.stride, g.pad)
+    out = out.reshape(g.N, g.C, g.Hout, g.Wout).astype(x.dtype, copy=False)
+    return out, (g, arg, x.dtype)
+
+
+def max_pool_backward_numba(dout: np.ndarray, cache: tuple) -> np.ndarray:
+    """Max pooling backward pass (Numba scatter-add through the stored argmax).
+
+    Inputs:
+    - dout: upstream gradient (N, C, H', W')
+    - cache: from max_pool_forward_numba
+
+    Returns:
+    - dx: (N, C, H, W), dtype of the forward input; overlapping windows accumulate.
+    """
+    if cache and isinstance(cache[0], str):  # pragma: no cover - numba missing
+        return max_pool_backward_im2col(dout, cache[1])
+    g, arg, dtype = cache
+    check_dout(dout, g, "max_pool_backward_numba")
+    wd = _work_dtype(dtype)
+    NC = g.N * g.C
+    d = np.ascontiguousarray(dout, dtype=wd).reshape(NC, g.Hout * g.Wout)
+    # np.zeros gets pre-zeroed pages from the OS; the parallel kernel touches them first.
+    dx = np.zeros((NC, g.H * g.W), dtype=wd)
+    _pool_bwd_kernel(d, arg.reshape(NC, g.Hout * g.Wout), dx)
+    return dx.reshape(g.N, g.C, g.H, g.W).astype(dtype, copy=False)

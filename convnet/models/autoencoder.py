@@ -1,0 +1,540 @@
+"""Autoencoders and a variational autoencoder (the course chapter on generative models).
+
+Each model has an ``encoder`` and a ``decoder``, both :class:`~convnet.models.Sequential`
+models usable on their own (``encode`` a batch, ``decode`` latent vectors), and the
+``params``/``grads``/``loss`` interface the :class:`~convnet.solver.Solver` trains, with the
+input as its own target (``Solver(..., unsupervised=True)``).
+
+* :class:`Autoencoder` -- dense 784 -> k -> 784 with a linear code and MSE loss (the course
+  uses k = 2 and k = 100);
+* :class:`ConvAutoencoder` -- the course's deep autoencoder: conv 32 3x3, conv 64 3x3 stride 2,
+  conv 64, conv 64, flatten, dense 32 relu, dense 2; decoder dense -> reshape -> transposed
+  conv 32 3x3 stride 2 -> conv 1 3x3 -> sigmoid; binary cross-entropy loss;
+* :class:`VAE` -- the same encoder ending in ``z_mean`` and ``z_log_var`` (a
+  :class:`GaussianHead`), the reparameterisation ``z = mu + exp(log_var / 2) * eps`` and the
+  same decoder; loss = binary cross-entropy + ``beta`` * KL.
+
+Images are (N, 1, 28, 28) in [0, 1]. Keras' ``padding='same'`` at stride 2 pads 28 -> 14
+asymmetrically (nothing before, one pixel after); convnet pads symmetrically (one pixel on each
+side), which gives the same output size with the grid shifted by one pixel. The two are
+different networks for the same weights, so the Keras twin of these models pads explicitly
+(``ZeroPadding2D`` + ``'valid'``) -- see ``tests/test_autoencoder.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convnet.errors import CheckpointError
+from convnet.layers import bce_with_logits_loss, gaussian_kl, mse_loss, sigmoid_forward
+from convnet.models.modules import (
+    Conv2D,
+    ConvTranspose2D,
+    Dense,
+    Flatten,
+    Module,
+    ReLU,
+    Reshape,
+    Sigmoid,
+    register_module,
+)
+from convnet.models.sequential import Sequential
+
+IMAGE_SHAPE = (1, 28, 28)
+
+
+class _JoinedParams(MutableMapping):
+    """``encoder/<key>`` and ``decoder/<key>`` views onto the two sub-models' mappings."""
+
+    def __init__(self, parts: dict[str, MutableMapping]):
+        self._parts = parts
+
+    def _split(self, key: str) -> tuple[MutableMapping, str]:
+        prefix, _, rest = key.partition("/")
+        if prefix not in self._parts:
+            raise KeyError(key)
+        return self._parts[prefix], rest
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        part, rest = self._split(key)
+        return part[rest]
+
+    def __setitem__(self, key: str, value: np.ndarray) -> None:
+        part, rest = self._split(key)
+        part[rest] = value
+
+    def __delitem__(self, key: str) -> None:
+        raise TypeError("parameters cannot be deleted")
+
+    def __iter__(self) -> Iterator[str]:
+        for prefix, part in self._parts.items():
+            for k in part:
+                yield f"{prefix}/{k}"
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self._parts.values())
+
+
+@register_module
+class GaussianHead(Module):
+    """Two dense heads on one input: ``z_mean`` and ``z_log_var``, concatenated.
+
+    Input (N, D); output (N, 2L) = ``[z_mean | z_log_var]``. The parameters are named as in
+    the Keras model (``z_mean/W``, ``z_mean/b``, ``z_log_var/W``, ``z_log_var/b``), so weights
+    convert one to one.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        latent_dim: int,
+        name: str = "z",
+        dtype: Any = np.float32,
+        init: str = "xavier",
+        seed: int | None = 0,
+    ):
+        self.mean = Dense(in_features, latent_dim, name="z_mean", dtype=dtype, init=init,
+                          seed=seed)
+        self.log_var = Dense(in_features, latent_dim, name="z_log_var", dtype=dtype, init=init,
+                             seed=None if seed is None else seed + 1)
+        self.in_features = in_features
+        self.latent_dim = latent_dim
+        super().__init__(name=name, dtype=dtype)
+        self.params = {f"z_mean/{k}": v for k, v in self.mean.params.items()}
+        self.params.update({f"z_log_var/{k}": v for k, v in self.log_var.params.items()})
+        self.grads = {}
+
+    def _sync(self) -> None:
+        # The Sequential writes new arrays into self.params; the sub-layers read theirs.
+        for k in ("W", "b"):
+            self.mean.params[k] = self.params[f"z_mean/{k}"]
+            self.log_var.params[k] = self.params[f"z_log_var/{k}"]
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        self._sync()
+        return np.concatenate([self.mean.forward(x, train), self.log_var.forward(x, train)], 1)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        L = self.latent_dim
+        dx = self.mean.backward(dout[:, :L]) + self.log_var.backward(dout[:, L:])
+        self.grads = {f"z_mean/{k}": v for k, v in self.mean.grads.items()}
+        self.grads.update({f"z_log_var/{k}": v for k, v in self.log_var.grads.items()})
+        return dx
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        if tuple(input_shape) != (self.in_features,):
+            raise ValueError(
+                f"{self.name}: expected input (N, {self.in_features}), got (N, *{input_shape})"
+            )
+        return (2 * self.latent_dim,)
+
+    def get_config(self) -> dict:
+        return {"in_features": self.in_features, "latent_dim": self.latent_dim,
+                "name": self.name}
+
+
+def _conv_trunk(dtype, seed: int) -> list[Module]:
+    """The course's encoder convolutions: 28x28x1 -> 14x14x64."""
+    return [
+        Conv2D(1, 32, 3, stride=1, pad=1, name="conv1", dtype=dtype, seed=seed),
+        ReLU(name="relu1"),
+        Conv2D(32, 64, 3, stride=2, pad=1, name="conv2", dtype=dtype, seed=seed + 1),
+        ReLU(name="relu2"),
+        Conv2D(64, 64, 3, stride=1, pad=1, name="conv3", dtype=dtype, seed=seed + 2),
+        ReLU(name="relu3"),
+        Conv2D(64, 64, 3, stride=1, pad=1, name="conv4", dtype=dtype, seed=seed + 3),
+        ReLU(name="relu4"),
+        Flatten(name="flatten"),
+        Dense(64 * 14 * 14, 32, name="fc1", dtype=dtype, seed=seed + 4),
+        ReLU(name="relu5"),
+    ]
+
+
+def _conv_decoder(latent_dim: int, dtype, seed: int) -> Sequential:
+    """The course's decoder: dense -> 14x14x64 -> transposed conv 32 (stride 2) -> conv 1.
+
+    The last layer outputs *logits*; :meth:`decode` applies the sigmoid. Training uses the
+    logits with a numerically stable binary cross-entropy.
+    """
+    layers = [
+        Dense(latent_dim, 64 * 14 * 14, name="dec_fc", dtype=dtype, seed=seed),
+        ReLU(name="dec_relu1"),
+        Reshape((64, 14, 14), name="reshape"),
+        # (14 - 1) * 2 - 2 * 1 + 3 + 1 = 28, as Keras' Conv2DTranspose(padding='same').
+        ConvTranspose2D(64, 32, 3, stride=2, pad=1, output_padding=1, name="deconv",
+                        dtype=dtype, seed=seed + 1),
+        ReLU(name="dec_relu2"),
+        Conv2D(32, 1, 3, stride=1, pad=1, name="logits", dtype=dtype, seed=seed + 2),
+    ]
+    return Sequential(layers, input_shape=(latent_dim,), loss=None, name="decoder")
+
+
+class _AutoencoderBase:
+    """What the three models share: the joined parameters, save/load and the batch helpers."""
+
+    kind: str = ""
+    encoder: Sequential
+    decoder: Sequential
+    reg: float = 0.0
+
+    # -- parameters -----------------------------------------------------------------------
+    @property
+    def params(self) -> MutableMapping:
+        return _JoinedParams({"encoder": self.encoder.params, "decoder": self.decoder.params})
+
+    @property
+    def grads(self) -> MutableMapping:
+        return _JoinedParams({"encoder": self.encoder.grads, "decoder": self.decoder.grads})
+
+    def astype(self, dtype) -> _AutoencoderBase:
+        self.encoder.astype(dtype)
+        self.decoder.astype(dtype)
+        return self
+
+    def _l2(self, grads: dict[str, np.ndarray]) -> float:
+        """Add the L2 term on weights named W to ``grads``; return its value."""
+        if not self.reg:
+            return 0.0
+        total = 0.0
+        for k, w in self.params.items():
+            if k.endswith("/W"):
+                total += 0.5 * self.reg * float(np.sum(w * w))
+                grads[k] = grads[k] + self.reg * w
+        return total
+
+    def _collect_grads(self) -> dict[str, np.ndarray]:
+        return {k: np.array(v, copy=True) for k, v in self.grads.items()}
+
+    # -- batch helpers --------------------------------------------------------------------
+    @staticmethod
+    def _batches(X: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
+        for i in range(0, len(X), batch_size):
+            yield X[i : i + batch_size]
+
+    def _check_images(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X)
+        if X.ndim == 2 and X.shape[1] == 784:
+            X = X.reshape(-1, *IMAGE_SHAPE)
+        if X.ndim != 4 or X.shape[1:] != IMAGE_SHAPE:
+            raise ValueError(
+                f"{type(self).__name__}: expected images (N, 1, 28, 28) in [0, 1], got {X.shape}"
+            )
+        if not np.issubdtype(X.dtype, np.floating):
+            raise ValueError(
+                f"{type(self).__name__}: expected float images in [0, 1], got dtype {X.dtype}"
+            )
+        return X
+
+    def encode(self, X: np.ndarray, batch_size: int = 500) -> np.ndarray:
+        """Codes of images X (N, 1, 28, 28): (N, latent_dim). For the VAE: the means."""
+        X = self._check_images(X)
+        return np.concatenate([self._encode_batch(b) for b in self._batches(X, batch_size)])
+
+    def decode(self, z: np.ndarray, batch_size: int = 500) -> np.ndarray:
+        """Images (N, 1, 28, 28) decoded from codes z (N, latent_dim)."""
+        z = np.asarray(z, dtype=self.encoder.dtype)
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"{type(self).__name__}.decode: expected codes (N, {self.latent_dim}), "
+                f"got {z.shape}"
+            )
+        return np.concatenate([self._decode_batch(b) for b in self._batches(z, batch_size)])
+
+    def reconstruct(self, X: np.ndarray, batch_size: int = 500) -> np.ndarray:
+        """decode(encode(X)); for the VAE through the mean code (no sampling)."""
+        return self.decode(self.encode(X, batch_size), batch_size)
+
+    def _encode_batch(self, x: np.ndarray) -> np.ndarray:
+        return self.encoder.forward(x)
+
+    def _decode_batch(self, z: np.ndarray) -> np.ndarray:
+        return sigmoid_forward(self.decoder.forward(z))[0]
+
+    # -- files ----------------------------------------------------------------------------
+    def get_config(self) -> dict:
+        raise NotImplementedError
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the parameters and the configuration to ``path`` (.npz, atomically)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {k: np.asarray(v) for k, v in self.params.items()}
+        arrays["__config__"] = np.array(json.dumps({"kind": self.kind, **self.get_config()}))
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp.npz")
+        os.close(fd)
+        try:
+            np.savez(tmp, **arrays)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return path
+
+    def load_weights(self, path: str | os.PathLike) -> None:
+        """Load parameters saved by :meth:`save`; names and shapes must match exactly."""
+        with np.load(path, allow_pickle=False) as f:
+            stored = {k: f[k] for k in f.files if k != "__config__"}
+        params = self.params
+        missing = sorted(set(params) - set(stored))
+        extra = sorted(set(stored) - set(params))
+        wrong = sorted(
+            f"{k}: file {stored[k].shape}, model {params[k].shape}"
+            for k in set(params) & set(stored)
+            if stored[k].shape != params[k].shape
+        )
+        if missing or extra or wrong:
+            raise CheckpointError(
+                f"{path}: does not match {type(self).__name__}: missing {missing}, "
+                f"unexpected {extra}, shape mismatches {wrong}"
+            )
+        for k, v in stored.items():
+            params[k] = v.astype(params[k].dtype)
+
+
+class Autoencoder(_AutoencoderBase):
+    """Dense autoencoder 784 -> ``latent_dim`` (linear) -> 784 (linear), MSE loss.
+
+    The course's first autoencoder: ``latent_dim=2`` for a picture of the code space,
+    ``latent_dim=100`` for a good reconstruction.
+    """
+
+    kind = "dense"
+
+    def __init__(self, latent_dim: int = 2, reg: float = 0.0, seed: int = 0,
+                 dtype: Any = np.float32):
+        self.latent_dim = latent_dim
+        self.reg = reg
+        self.seed = seed
+        self.encoder = Sequential(
+            [Flatten(name="flatten"),
+             Dense(784, latent_dim, name="code", dtype=dtype, init="xavier", seed=seed)],
+            input_shape=IMAGE_SHAPE, loss=None, name="encoder",
+        )
+        self.decoder = Sequential(
+            [Dense(latent_dim, 784, name="out", dtype=dtype, init="xavier", seed=seed + 1),
+             Reshape(IMAGE_SHAPE, name="reshape")],
+            input_shape=(latent_dim,), loss=None, name="decoder",
+        )
+
+    def get_config(self) -> dict:
+        return {"latent_dim": self.latent_dim, "reg": self.reg, "seed": self.seed}
+
+    def _decode_batch(self, z: np.ndarray) -> np.ndarray:
+        return self.decoder.forward(z)
+
+    def loss(self, X: np.ndarray, y: np.ndarray | None = None):
+        """Reconstruction (N, 1, 28, 28) if ``y`` is None, else ``(loss, grads)``.
+
+        The loss is the mean squared error over all pixels against the target ``y``.
+        """
+        X = self._check_images(X)
+        code = self.encoder.forward(X, train=y is not None)
+        recon = self.decoder.forward(code, train=y is not None)
+        if y is None:
+            return recon
+        loss, drecon = mse_loss(recon, np.asarray(y, dtype=recon.dtype).reshape(recon.shape))
+        self.encoder.backward(self.decoder.backward(drecon))
+        grads = self._collect_grads()
+        return loss + self._l2(grads), grads
+
+
+class ConvAutoencoder(_AutoencoderBase):
+    """The course's deep convolutional autoencoder with a 2-D code, BCE loss on [0, 1] pixels."""
+
+    kind = "conv"
+
+    def __init__(self, latent_dim: int = 2, reg: float = 0.0, seed: int = 0,
+                 dtype: Any = np.float32):
+        self.latent_dim = latent_dim
+        self.reg = reg
+        self.seed = seed
+        self.encoder = Sequential(
+            _conv_trunk(dtype, seed)
+            + [Dense(32, latent_dim, name="code", dtype=dtype, init="xavier", seed=seed + 5)],
+            input_shape=IMAGE_SHAPE, loss=None, name="encoder",
+        )
+        self.decoder = _conv_decoder(latent_dim, dtype, seed + 10)
+
+    def get_config(self) -> dict:
+        return {"latent_dim": self.latent_dim, "reg": self.reg, "seed": self.seed}
+
+    def loss(self, X: np.ndarray, y: np.ndarray | None = None):
+        """Reconstruction if ``y`` is None, else ``(loss, grads)``.
+
+        The loss is binary cross-entropy summed over the 784 pixels and averaged over the batch.
+        """
+        X = self._check_images(X)
+        code = self.encoder.forward(X, train=y is not None)
+        logits = self.decoder.forward(code, train=y is not None)
+        if y is None:
+            return sigmoid_forward(logits)[0]
+        target = np.asarray(y, dtype=logits.dtype).reshape(logits.shape)
+        loss, dlogits = bce_with_logits_loss(logits, target, reduction="batchmean")
+        self.encoder.backward(self.decoder.backward(dlogits))
+        grads = self._collect_grads()
+        return loss + self._l2(grads), grads
+
+
+class VAE(_AutoencoderBase):
+    """Variational autoencoder with the course's convolutional encoder and decoder.
+
+    The encoder ends in ``z_mean`` and ``z_log_var`` (both (N, L)); the code is sampled with
+    the reparameterisation ``z = mu + exp(log_var / 2) * eps``, ``eps ~ N(0, I)`` drawn from a
+    seeded generator. (The course notebook writes ``exp(log_var)``, which makes ``log_var`` the
+    log of the standard deviation while its KL term treats it as the log variance; we use the
+    standard form, consistent with the KL term.)
+
+    Loss per image, averaged over the batch::
+
+        BCE(x, decoder(z)) summed over the 784 pixels  +  beta * KL(N(mu, sigma^2) || N(0, I))
+
+    ``beta=1`` is the ELBO. ``course_loss=True`` reproduces the notebook's weighting instead:
+    BCE *averaged* over the pixels plus ``5e-4`` times the KL integrand averaged over the latent
+    dimensions, i.e. ``(BCE_sum + 784 * 5e-4 * 2 / L * KL) / 784``.
+    """
+
+    kind = "vae"
+
+    def __init__(self, latent_dim: int = 2, beta: float = 1.0, course_loss: bool = False,
+                 reg: float = 0.0, seed: int = 0, dtype: Any = np.float32):
+        self.latent_dim = latent_dim
+        self.beta = float(beta)
+        self.course_loss = bool(course_loss)
+        self.reg = reg
+        self.seed = seed
+        self.rng = np.random.default_rng(seed + 1000)
+        self.encoder = Sequential(
+            _conv_trunk(dtype, seed)
+            + [GaussianHead(32, latent_dim, name="z", dtype=dtype, seed=seed + 5)],
+            input_shape=IMAGE_SHAPE, loss=None, name="encoder",
+        )
+        self.decoder = _conv_decoder(latent_dim, dtype, seed + 10)
+        self.last_terms: dict[str, float] = {}
+
+    def get_config(self) -> dict:
+        return {"latent_dim": self.latent_dim, "beta": self.beta,
+                "course_loss": self.course_loss, "reg": self.reg, "seed": self.seed}
+
+    def encode_gaussian(self, X: np.ndarray, batch_size: int = 500):
+        """``(z_mean, z_log_var)``, each (N, L), of images X (N, 1, 28, 28)."""
+        X = self._check_images(X)
+        out = np.concatenate([self.encoder.forward(b) for b in self._batches(X, batch_size)])
+        return out[:, : self.latent_dim], out[:, self.latent_dim :]
+
+    def _encode_batch(self, x: np.ndarray) -> np.ndarray:
+        return self.encoder.forward(x)[:, : self.latent_dim]
+
+    def sample(self, n: int, seed: int | None = None) -> np.ndarray:
+        """``n`` new images (n, 1, 28, 28) decoded from codes drawn from the prior N(0, I)."""
+        rng = np.random.default_rng(seed)
+        return self.decode(rng.standard_normal((n, self.latent_dim)))
+
+    def _weights(self) -> tuple[float, float, str]:
+        """(reconstruction weight, KL weight, BCE reduction) of the chosen loss."""
+        if self.course_loss:
+            return 1.0 / 784.0, 5e-4 * 2.0 / self.latent_dim, "batchmean"
+        return 1.0, self.beta, "batchmean"
+
+    def loss(self, X: np.ndarray, y: np.ndarray | None = None, noise: np.ndarray | None = None):
+        """Reconstruction through the mean code if ``y`` is None, else ``(loss, grads)``.
+
+        ``noise`` (N, L) fixes ``eps`` (for gradient checks); otherwise it is drawn from the
+        model's seeded generator. The terms of the last loss are in ``self.last_terms``
+        (``bce`` per image, ``kl`` per image, ``loss``).
+        """
+        X = self._check_images(X)
+        L = self.latent_dim
+        train = y is not None
+        stats = self.encoder.forward(X, train=train)
+        mu, logvar = stats[:, :L], stats[:, L:]
+        if y is None:
+            return sigmoid_forward(self.decoder.forward(mu))[0]
+        if noise is None:
+            noise = self.rng.standard_normal(mu.shape).astype(mu.dtype)
+        elif noise.shape != mu.shape:
+            raise ValueError(f"VAE.loss: noise must be {mu.shape}, got {noise.shape}")
+        sigma = np.exp(0.5 * logvar)
+        z = mu + sigma * noise
+        logits = self.decoder.forward(z, train=True)
+        target = np.asarray(y, dtype=logits.dtype).reshape(logits.shape)
+        bce, dlogits = bce_with_logits_loss(logits, target, reduction="batchmean")
+        kl, dmu_kl, dlogvar_kl = gaussian_kl(mu, logvar, reduction="batchmean")
+        w_rec, w_kl, _ = self._weights()
+        loss = w_rec * bce + w_kl * kl
+
+        dz = self.decoder.backward(w_rec * dlogits)
+        # z = mu + exp(logvar / 2) * eps: dz/dmu = 1, dz/dlogvar = eps * exp(logvar / 2) / 2.
+        dmu = dz + w_kl * dmu_kl
+        dlogvar = dz * noise * 0.5 * sigma + w_kl * dlogvar_kl
+        self.encoder.backward(np.concatenate([dmu, dlogvar], axis=1))
+        grads = self._collect_grads()
+        loss = float(loss) + self._l2(grads)
+        self.last_terms = {"bce": float(bce), "kl": float(kl), "loss": loss}
+        return loss, grads
+
+    def elbo_terms(self, X: np.ndarray, batch_size: int = 500, seed: int = 0) -> dict[str, float]:
+        """Per-image BCE, KL and negative ELBO (BCE + KL) on X, one sample of eps per image."""
+        X = self._check_images(X)
+        rng = np.random.default_rng(seed)
+        bce_sum = kl_sum = 0.0
+        for xb in self._batches(X, batch_size):
+            mu, logvar = self.encode_gaussian(xb, batch_size)
+            z = mu + np.exp(0.5 * logvar) * rng.standard_normal(mu.shape).astype(mu.dtype)
+            logits = self.decoder.forward(z)
+            bce, _ = bce_with_logits_loss(logits, xb.astype(logits.dtype), reduction="sum")
+            kl, _, _ = gaussian_kl(mu, logvar, reduction="sum")
+            bce_sum += float(bce)
+            kl_sum += float(kl)
+        n = len(X)
+        return {"bce": bce_sum / n, "kl": kl_sum / n, "neg_elbo": (bce_sum + kl_sum) / n}
+
+
+MODELS = {"dense": Autoencoder, "conv": ConvAutoencoder, "vae": VAE}
+
+
+def build_autoencoder(kind: str, **kwargs) -> _AutoencoderBase:
+    """``'dense'`` | ``'conv'`` | ``'vae'`` -> a new model."""
+    if kind not in MODELS:
+        raise ValueError(f"unknown autoencoder kind {kind!r}; choose from {sorted(MODELS)}")
+    return MODELS[kind](**kwargs)
+
+
+def load_autoencoder(path: str | os.PathLike) -> _AutoencoderBase:
+    """Rebuild a model saved by ``save`` and load its weights."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such model file: {path}")
+    with np.load(path, allow_pickle=False) as f:
+        if "__config__" not in f.files:
+            raise CheckpointError(f"{path}: not an autoencoder file (no __config__ entry)")
+        config = json.loads(str(f["__config__"]))
+    kind = config.pop("kind", None)
+    if kind not in MODELS:
+        raise CheckpointError(f"{path}: unknown autoencoder kind {kind!r}")
+    model = MODELS[kind](**config)
+    model.load_weights(path)
+    return model
+
+
+def knn_accuracy(train_codes: np.ndarray, train_labels: np.ndarray, test_codes: np.ndarray,
+                 test_labels: np.ndarray, k: int = 5, batch_size: int = 1000) -> float:
+    """Accuracy of a ``k``-nearest-neighbour vote (Euclidean) in code space."""
+    train_codes = np.asarray(train_codes, dtype=np.float64)
+    test_codes = np.asarray(test_codes, dtype=np.float64)
+    sq_train = np.sum(train_codes**2, axis=1)
+    correct = 0
+    for i in range(0, len(test_codes), batch_size):
+        q = test_codes[i : i + batch_size]
+        d = np.sum(q**2, axis=1)[:, None] - 2 * q @ train_codes.T + sq_train[None, :]
+        nn = np.argpartition(d, k, axis=1)[:, :k]
+        votes = train_labels[nn]
+        pred = np.array([np.bincount(v, minlength=10).argmax() for v in votes])
+        correct += int(np.sum(pred == test_labels[i : i + batch_size]))
+    return correct / len(test_codes)

@@ -1,0 +1,980 @@
+"""Layer objects: the functional layers of ``convnet.layers`` wrapped with their parameters.
+
+Every layer object follows the contract of docs/internals.md::
+
+    layer.params   dict name -> ndarray  ('W', 'b', 'gamma', 'beta'; empty when parameter-free)
+    layer.grads    same keys, filled by backward
+    layer.buffers  non-trainable state saved with the model (batch-norm running statistics)
+    out = layer.forward(x, train=False)   # keeps its cache on the object
+    dx = layer.backward(dout)             # fills layer.grads, returns the input gradient
+    layer.output_shape(input_shape)       # shapes WITHOUT the batch axis
+    layer.get_config()                    # JSON-able; layer_from_config(cfg) rebuilds it
+
+Data is NCHW; conv weights are ``(F, C, HH, WW)``; dense weights ``(D, M)``. A layer object
+holds the cache of its *last* forward pass only, so ``backward`` must follow the matching
+``forward``. Layers with parameters cast their input to their own dtype (float32 for
+training, float64 after ``astype(np.float64)`` for gradient checks); integer or boolean input
+raises ``ValueError``, as does input of the wrong shape, with a message naming the layer and
+the shape it expected.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+import numpy as np
+
+from convnet import layers as L
+from convnet.models.init import as_generator, init_weight
+
+__all__ = [
+    "Module",
+    "Dense",
+    "Conv2D",
+    "ConvTranspose2D",
+    "MaxPool2D",
+    "AvgPool2D",
+    "GlobalAvgPool",
+    "Flatten",
+    "Reshape",
+    "ReLU",
+    "LeakyReLU",
+    "Sigmoid",
+    "Tanh",
+    "Dropout",
+    "BatchNorm",
+    "Fire",
+    "LAYER_REGISTRY",
+    "register_layer",
+    "layer_from_config",
+]
+
+LAYER_REGISTRY: dict[str, type[Module]] = {}
+
+
+def register_layer(cls: type[Module]) -> type[Module]:
+    """Class decorator: make ``cls`` rebuildable by ``layer_from_config`` under its class name."""
+    LAYER_REGISTRY[cls.__name__] = cls
+    return cls
+
+
+def layer_from_config(config: dict[str, Any]) -> Module:
+    """Rebuild a layer from ``Module.get_config()`` (weights are fresh; load them afterwards)."""
+    cfg = dict(config)
+    cls_name = cfg.pop("class", None)
+    if cls_name not in LAYER_REGISTRY:
+        raise ValueError(
+            f"layer_from_config: unknown layer class {cls_name!r}; known: {sorted(LAYER_REGISTRY)}"
+        )
+    return LAYER_REGISTRY[cls_name](**cfg)
+
+
+def _pair(v: int | tuple[int, int] | list[int], what: str) -> tuple[int, int]:
+    if isinstance(v, int | np.integer):
+        return int(v), int(v)
+    t = tuple(int(a) for a in v)
+    if len(t) != 2:
+        raise ValueError(f"{what} must be an int or a pair of ints, got {v!r}")
+    return t  # type: ignore[return-value]
+
+
+def _shape_str(shape: tuple) -> str:
+    return "(" + ", ".join(["N", *(str(s) for s in shape[1:])]) + ")"
+
+
+def _dtype_name(dtype: Any) -> str:
+    return np.dtype(dtype).name
+
+
+class Module:
+    """Base class of layer objects.
+
+    Attributes:
+    - name: Keras-like layer name (``conv1``, ``fc1``, ``out``); ``None`` until a container
+      assigns one.
+    - params, grads, buffers: see the module docstring.
+    - dtype: floating dtype of the parameters (and of the input, for layers with parameters).
+    """
+
+    #: prefix of automatic names given by Sequential (``conv`` -> ``conv1``, ``conv2``, ...)
+    default_prefix = "layer"
+
+    def __init__(self, name: str | None = None, dtype: Any = np.float32) -> None:
+        dt = np.dtype(dtype)
+        if not np.issubdtype(dt, np.floating):
+            raise ValueError(f"{type(self).__name__}: dtype must be floating, got {dt}")
+        self.name = name
+        self.dtype = dt
+        self.params: MutableMapping[str, np.ndarray] = {}
+        self.grads: MutableMapping[str, np.ndarray] = {}
+        self.buffers: MutableMapping[str, np.ndarray] = {}
+        self.cache: Any = None
+
+    # -- helpers --------------------------------------------------------------------------
+    @property
+    def label(self) -> str:
+        return self.name or type(self).__name__
+
+    def _as_input(self, x: Any, cast: bool = True) -> np.ndarray:
+        """Check that ``x`` is a floating array; cast it to the layer dtype if asked."""
+        x = np.asarray(x)
+        if not np.issubdtype(x.dtype, np.floating):
+            raise ValueError(
+                f"{self.label}: input must be a floating array, got dtype {x.dtype} "
+                "(convert images with .astype(np.float32))"
+            )
+        if cast and x.dtype != self.dtype:
+            x = x.astype(self.dtype)
+        return x
+
+    def _bad_input(self, expected: str, x: np.ndarray) -> ValueError:
+        return ValueError(f"{self.label}: expected input {expected}, got {_shape_str(x.shape)}")
+
+    def _check_cache(self) -> None:
+        if self.cache is None:
+            raise RuntimeError(f"{self.label}: backward called before forward")
+
+    # -- contract --------------------------------------------------------------------------
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Shape of the output for an input of ``input_shape`` (both WITHOUT the batch axis)."""
+        return tuple(input_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        """JSON-able dict from which ``layer_from_config`` rebuilds this layer."""
+        return {"class": type(self).__name__, "name": self.name, "dtype": self.dtype.name}
+
+    def astype(self, dtype: Any) -> Module:
+        """Cast parameters, gradients and floating buffers to ``dtype`` in place; return self."""
+        dt = np.dtype(dtype)
+        if not np.issubdtype(dt, np.floating):
+            raise ValueError(f"{self.label}: dtype must be floating, got {dt}")
+        self.dtype = dt
+        for store in (self.params, self.grads, self.buffers):
+            for k in list(store):
+                v = store[k]
+                if np.issubdtype(np.asarray(v).dtype, np.floating):
+                    store[k] = np.asarray(v, dtype=dt)
+        return self
+
+    def num_params(self) -> int:
+        """Number of trainable scalars."""
+        return int(sum(np.asarray(v).size for v in self.params.values()))
+
+    def zero_grads(self) -> None:
+        for k, v in self.params.items():
+            self.grads[k] = np.zeros_like(v)
+
+    def __repr__(self) -> str:
+        cfg = self.get_config()
+        cfg.pop("class")
+        args = ", ".join(f"{k}={v!r}" for k, v in cfg.items() if k != "dtype")
+        return f"{type(self).__name__}({args})"
+
+
+# ---------------------------------------------------------------------------------------
+# Layers with parameters
+# ---------------------------------------------------------------------------------------
+
+
+@register_layer
+class Dense(Module):
+    """Fully connected layer ``out = x.reshape(N, D) @ W + b``.
+
+    - W: ``(in_features, out_features)``; b: ``(out_features,)``.
+    - Input ``(N, d1, ..., dk)`` with ``d1*...*dk == in_features`` (flattened as in cs231n);
+      output ``(N, out_features)``.
+    """
+
+    default_prefix = "fc"
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        name: str | None = None,
+        dtype: Any = np.float32,
+        init: str | float = "he",
+        seed: int | np.random.Generator | None = None,
+    ) -> None:
+        super().__init__(name, dtype)
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        if self.in_features <= 0 or self.out_features <= 0:
+            raise ValueError(f"{self.label}: in_features and out_features must be positive")
+        self.init = init
+        self.params["W"] = init_weight((self.in_features, self.out_features), init, seed, dtype)
+        self.params["b"] = np.zeros(self.out_features, dtype=self.dtype)
+        self.zero_grads()
+
+    def _check(self, x: np.ndarray) -> None:
+        if x.ndim < 2 or math.prod(x.shape[1:]) != self.in_features:
+            raise self._bad_input(f"(N, {self.in_features})", x)
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        x = self._as_input(x)
+        self._check(x)
+        out, self.cache = L.affine_forward(x, self.params["W"], self.params["b"])
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        self._check_cache()
+        dx, dw, db = L.affine_backward(np.asarray(dout, dtype=self.dtype), self.cache)
+        self.grads["W"], self.grads["b"] = dw, db
+        return dx
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if math.prod(input_shape) != self.in_features:
+            raise ValueError(
+                f"{self.label}: expected input (N, {self.in_features}), got (N, "
+                + ", ".join(map(str, input_shape))
+                + ")"
+            )
+        return (self.out_features,)
+
+    def get_config(self) -> dict[str, Any]:
+        init = self.init if isinstance(self.init, str) else float(self.init)
+        return {
+            **super().get_config(),
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+            "init": init,
+        }
+
+
+def _conv_out(size: int, k: int, s: int, p: int, d: int = 1) -> int:
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+@register_layer
+class Conv2D(Module):
+    """2-D convolution (cross-correlation), NCHW.
+
+    - W: ``(filters, in_channels, HH, WW)``; b: ``(filters,)``.
+    - Input ``(N, in_channels, H, W)``; output ``(N, filters, H', W')`` with
+      ``H' = (H + 2*pad - dilation*(HH-1) - 1) // stride + 1``.
+    - ``pad`` is an int (zero padding on every side), ``'valid'`` (0) or ``'same'`` (only for
+      stride 1 and odd kernels: ``(HH-1)//2``, as in Keras).
+    """
+
+    default_prefix = "conv"
+
+    def __init__(
+        self,
+        in_channels: int,
+        filters: int,
+        kernel_size: int | tuple[int, int],
+        stride: int = 1,
+        pad: int | str = 0,
+        dilation: int = 1,
+        name: str | None = None,
+        dtype: Any = np.float32,
+        init: str | float = "he",
+        seed: int | np.random.Generator | None = None,
+    ) -> None:
+        super().__init__(name, dtype)
+        self.in_channels, self.filters = int(in_channels), int(filters)
+        self.kernel_size = _pair(kernel_size, f"{self.label}: kernel_size")
+        self.stride, self.dilation = int(stride), int(dilation)
+        if self.stride < 1 or self.dilation < 1:
+            raise ValueError(f"{self.label}: stride and dilation must be >= 1")
+        self.pad = self._resolve_pad(pad)
+        self.init = init
+        hh, ww = self.kernel_size
+        self.params["W"] = init_weight((self.filters, self.in_channels, hh, ww), init, seed, dtype)
+        self.params["b"] = np.zeros(self.filters, dtype=self.dtype)
+        self.zero_grads()
+
+    def _resolve_pad(self, pad: int | str) -> int:
+        if isinstance(pad, str):
+            if pad == "valid":
+                return 0
+            hh, ww = self.kernel_size
+            if pad == "same" and self.stride == 1 and hh == ww and hh % 2 == 1:
+                return self.dilation * (hh - 1) // 2
+            raise ValueError(
+                f"{self.label}: pad={pad!r} is supported only as 'valid', or 'same' with stride 1 "
+                "and an odd square kernel; give an int"
+            )
+        p = int(pad)
+        if p < 0:
+            raise ValueError(f"{self.label}: pad must be >= 0, got {p}")
+        return p
+
+    @property
+    def conv_param(self) -> dict[str, int]:
+        cp = {"stride": self.stride, "pad": self.pad}
+        if self.dilation != 1:
+            cp["dilation"] = self.dilation
+        return cp
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(input_shape) != 3 or input_shape[0] != self.in_channels:
+            raise ValueError(
+                f"{self.label}: expected input (N, {self.in_channels}, H, W), got "
+                + _shape_str((0, *input_shape))
+            )
+        _, h, w = input_shape
+        hh, ww = self.kernel_size
+        ho = _conv_out(h, hh, self.stride, self.pad, self.dilation)
+        wo = _conv_out(w, ww, self.stride, self.pad, self.dilation)
+        if ho < 1 or wo < 1:
+            raise ValueError(
+                f"{self.label}: input {h}x{w} (pad {self.pad}) is smaller than the kernel "
+                f"{hh}x{ww} (dilation {self.dilation})"
+            )
+        return (self.filters, ho, wo)
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        x = self._as_input(x)
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise self._bad_input(f"(N, {self.in_channels}, H, W)", x)
+        self.output_shape(x.shape[1:])
+        out, self.cache = L.conv_forward(x, self.params["W"], self.params["b"], self.conv_param)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        self._check_cache()
+        dx, dw, db = L.conv_backward(np.asarray(dout, dtype=self.dtype), self.cache)
+        self.grads["W"], self.grads["b"] = dw, db
+        return dx
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "in_channels": self.in_channels,
+            "filters": self.filters,
+            "kernel_size": list(self.kernel_size),
+            "stride": self.stride,
+            "pad": self.pad,
+            "dilation": self.dilation,
+            "init": self.init if isinstance(self.init, str) else float(self.init),
+        }
+
+
+@register_layer
+class ConvTranspose2D(Module):
+    """Transposed convolution (the adjoint of a conv), NCHW.
+
+    - W: ``(in_channels, filters, HH, WW)`` (the weight of the conv it is the adjoint of);
+      b: ``(filters,)``.
+    - Input ``(N, in_channels, H, W)``; output ``(N, filters, H', W')`` with
+      ``H' = (H-1)*stride - 2*pad + HH + output_padding``.
+    """
+
+    default_prefix = "deconv"
+
+    def __init__(
+        self,
+        in_channels: int,
+        filters: int,
+        kernel_size: int | tuple[int, int],
+        stride: int = 1,
+        pad: int = 0,
+        output_padding: int = 0,
+        name: str | None = None,
+        dtype: Any = np.float32,
+        init: str | float = "he",
+        seed: int | np.random.Generator | None = None,
+    ) -> None:
+        super().__init__(name, dtype)
+        self.in_channels, self.filters = int(in_channels), int(filters)
+        self.kernel_size = _pair(kernel_size, f"{self.label}: kernel_size")
+        self.stride, self.pad, self.output_padding = int(stride), int(pad), int(output_padding)
+        self.init = init
+        hh, ww = self.kernel_size
+        # Each output pixel sums about in_channels*HH*WW/stride^2 products.
+        fan_in = max(1, self.in_channels * hh * ww // (self.stride**2))
+        self.params["W"] = init_weight(
+            (self.in_channels, self.filters, hh, ww), init, seed, dtype,
+            fans=(fan_in, self.filters * hh * ww),
+        )
+        self.params["b"] = np.zeros(self.filters, dtype=self.dtype)
+        self.zero_grads()
+
+    @property
+    def conv_param(self) -> dict[str, int]:
+        cp = {"stride": self.stride, "pad": self.pad}
+        if self.output_padding:
+            cp["output_padding"] = self.output_padding
+        return cp
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(input_shape) != 3 or input_shape[0] != self.in_channels:
+            raise ValueError(
+                f"{self.label}: expected input (N, {self.in_channels}, H, W), got "
+                + _shape_str((0, *input_shape))
+            )
+        _, h, w = input_shape
+        hh, ww = self.kernel_size
+        ho = (h - 1) * self.stride - 2 * self.pad + hh + self.output_padding
+        wo = (w - 1) * self.stride - 2 * self.pad + ww + self.output_padding
+        return (self.filters, ho, wo)
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        x = self._as_input(x)
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise self._bad_input(f"(N, {self.in_channels}, H, W)", x)
+        out, self.cache = L.conv_transpose_forward(
+            x, self.params["W"], self.params["b"], self.conv_param
+        )
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        self._check_cache()
+        dx, dw, db = L.conv_transpose_backward(np.asarray(dout, dtype=self.dtype), self.cache)
+        self.grads["W"], self.grads["b"] = dw, db
+        return dx
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "in_channels": self.in_channels,
+            "filters": self.filters,
+            "kernel_size": list(self.kernel_size),
+            "stride": self.stride,
+            "pad": self.pad,
+            "output_padding": self.output_padding,
+            "init": self.init if isinstance(self.init, str) else float(self.init),
+        }
+
+
+@register_layer
+class BatchNorm(Module):
+    """Batch normalisation over features (2-D input ``(N, D)``) or channels (``(N, C, H, W)``).
+
+    - params gamma, beta ``(num_features,)``; buffers running_mean, running_var.
+    - ``train=True`` normalises with batch statistics and updates the running ones
+      (``running = momentum*running + (1-momentum)*batch``); ``train=False`` uses the running
+      statistics (and its backward is the affine map's, so input gradients work in test mode).
+    """
+
+    default_prefix = "bn"
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float = 0.9,
+        name: str | None = None,
+        dtype: Any = np.float32,
+    ) -> None:
+        super().__init__(name, dtype)
+        self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
+        d = self.num_features
+        self.params["gamma"] = np.ones(d, dtype=self.dtype)
+        self.params["beta"] = np.zeros(d, dtype=self.dtype)
+        self.buffers["running_mean"] = np.zeros(d, dtype=self.dtype)
+        self.buffers["running_var"] = np.ones(d, dtype=self.dtype)
+        self.zero_grads()
+
+    def _check(self, x: np.ndarray) -> None:
+        if not ((x.ndim == 2 or x.ndim == 4) and x.shape[1] == self.num_features):
+            raise self._bad_input(
+                f"(N, {self.num_features}) or (N, {self.num_features}, H, W)", x
+            )
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        x = self._as_input(x)
+        self._check(x)
+        gamma, beta = self.params["gamma"], self.params["beta"]
+        if not train:
+            # Test mode is an affine map per channel; done here so that its backward (needed
+            # for input gradients through a trained network) does not depend on the layer fn.
+            shape = (1, -1) + (1,) * (x.ndim - 2)
+            inv_std = 1.0 / np.sqrt(self.buffers["running_var"] + self.eps)
+            xhat = (x - self.buffers["running_mean"].reshape(shape)) * inv_std.reshape(shape)
+            self.cache = ("test", xhat, (gamma * inv_std).reshape(shape))
+            return (gamma.reshape(shape) * xhat + beta.reshape(shape)).astype(
+                self.dtype, copy=False
+            )
+        bn_param = {
+            "mode": "train",
+            "eps": self.eps,
+            "momentum": self.momentum,
+            "running_mean": self.buffers["running_mean"].copy(),
+            "running_var": self.buffers["running_var"].copy(),
+        }
+        fwd = L.batchnorm_forward if x.ndim == 2 else L.spatial_batchnorm_forward
+        out, cache = fwd(x, gamma, beta, bn_param)
+        self.buffers["running_mean"] = np.asarray(bn_param["running_mean"], dtype=self.dtype)
+        self.buffers["running_var"] = np.asarray(bn_param["running_var"], dtype=self.dtype)
+        self.cache = ("train", x.ndim, cache)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        self._check_cache()
+        dout = np.asarray(dout, dtype=self.dtype)
+        if self.cache[0] == "test":
+            _, xhat, scale = self.cache
+            axes = (0,) if dout.ndim == 2 else (0, 2, 3)
+            self.grads["gamma"] = np.sum(dout * xhat, axis=axes)
+            self.grads["beta"] = np.sum(dout, axis=axes)
+            return dout * scale
+        _, ndim, cache = self.cache
+        bwd = L.batchnorm_backward if ndim == 2 else L.spatial_batchnorm_backward
+        dx, dgamma, dbeta = bwd(dout, cache)
+        self.grads["gamma"], self.grads["beta"] = dgamma, dbeta
+        return dx
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(input_shape) not in (1, 3) or input_shape[0] != self.num_features:
+            raise ValueError(
+                f"{self.label}: expected input (N, {self.num_features}) or "
+                f"(N, {self.num_features}, H, W), got " + _shape_str((0, *input_shape))
+            )
+        return tuple(input_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "num_features": self.num_features,
+            "eps": self.eps,
+            "momentum": self.momentum,
+        }
+
+
+# ---------------------------------------------------------------------------------------
+# Parameter-free layers: they keep the dtype they are given
+# ---------------------------------------------------------------------------------------
+
+
+def _pool_out(size: int, k: int, s: int, p: int, ceil_mode: bool) -> int:
+    num = size + 2 * p - k
+    out = (-(-num // s) if ceil_mode else num // s) + 1
+    # As in Caffe/PyTorch: the last window must start inside the (left-padded) input.
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+class _Pool(Module):
+    default_prefix = "pool"
+    _kind = "pool"
+
+    def __init__(
+        self,
+        pool_size: int | tuple[int, int] = 2,
+        stride: int | None = None,
+        pad: int = 0,
+        ceil_mode: bool = False,
+        name: str | None = None,
+        dtype: Any = np.float32,
+    ) -> None:
+        super().__init__(name, dtype)
+        self.pool_size = _pair(pool_size, f"{self.label}: pool_size")
+        self.stride = int(stride) if stride is not None else self.pool_size[0]
+        self.pad, self.ceil_mode = int(pad), bool(ceil_mode)
+
+    @property
+    def pool_param(self) -> dict[str, Any]:
+        pp: dict[str, Any] = {
+            "pool_height": self.pool_size[0],
+            "pool_width": self.pool_size[1],
+            "stride": self.stride,
+        }
+        # Only non-default keys, so backends that predate them still accept the dict.
+        if self.pad:
+            pp["pad"] = self.pad
+        if self.ceil_mode:
+            pp["ceil_mode"] = True
+        return pp
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(input_shape) != 3:
+            raise ValueError(
+                f"{self.label}: expected input (N, C, H, W), got " + _shape_str((0, *input_shape))
+            )
+        c, h, w = input_shape
+        ph, pw = self.pool_size
+        ho = _pool_out(h, ph, self.stride, self.pad, self.ceil_mode)
+        wo = _pool_out(w, pw, self.stride, self.pad, self.ceil_mode)
+        if ho < 1 or wo < 1:
+            raise ValueError(
+                f"{self.label}: input {h}x{w} is smaller than the pooling window {ph}x{pw}"
+            )
+        return (c, ho, wo)
+
+    def _check(self, x: np.ndarray) -> np.ndarray:
+        x = self._as_input(x, cast=False)
+        if x.ndim != 4:
+            raise self._bad_input("(N, C, H, W)", x)
+        self.output_shape(x.shape[1:])
+        return x
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "pool_size": list(self.pool_size),
+            "stride": self.stride,
+            "pad": self.pad,
+            "ceil_mode": self.ceil_mode,
+        }
+
+
+@register_layer
+class MaxPool2D(_Pool):
+    """Max pooling, NCHW: ``(N, C, H, W) -> (N, C, H', W')``; ``stride`` defaults to
+    ``pool_size``; ``ceil_mode`` rounds the output size up (Caffe/SqueezeNet)."""
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        x = self._check(x)
+        out, self.cache = L.max_pool_forward(x, self.pool_param)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        self._check_cache()
+        return L.max_pool_backward(dout, self.cache)
+
+
+@register_layer
+class AvgPool2D(_Pool):
+    """Average pooling, NCHW: ``(N, C, H, W) -> (N, C, H', W')``."""
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        x = self._check(x)
+        out, self.cache = L.avg_pool_forward(x, self.pool_param)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        self._check_cache()
+        return L.avg_pool_backward(dout, self.cache)
+
+
+@register_layer
+class GlobalAvgPool(Module):
+    """Mean over the spatial axes: ``(N, C, H, W) -> (N, C)``."""
+
+    default_prefix = "gap"
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        x = self._as_input(x, cast=False)
+        if x.ndim != 4:
+            raise self._bad_input("(N, C, H, W)", x)
+        out, self.cache = L.global_avg_pool_forward(x)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        self._check_cache()
+        return L.global_avg_pool_backward(dout, self.cache)
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(input_shape) != 3:
+            raise ValueError(
+                f"{self.label}: expected input (N, C, H, W), got " + _shape_str((0, *input_shape))
+            )
+        return (input_shape[0],)
+
+
+@register_layer
+class Flatten(Module):
+    """``(N, d1, ..., dk) -> (N, d1*...*dk)`` in C order (NCHW: channel slowest)."""
+
+    default_prefix = "flatten"
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        x = self._as_input(x, cast=False)
+        if x.ndim < 2:
+            raise self._bad_input("(N, d1, ..., dk)", x)
+        out, self.cache = L.flatten_forward(x)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        self._check_cache()
+        return L.flatten_backward(dout, self.cache)
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (math.prod(input_shape),)
+
+
+@register_layer
+class Reshape(Module):
+    """``(N, ...) -> (N, *shape)``; ``shape`` excludes the batch axis and keeps the size."""
+
+    default_prefix = "reshape"
+
+    def __init__(self, shape: tuple[int, ...], name: str | None = None, dtype: Any = np.float32):
+        super().__init__(name, dtype)
+        self.shape = tuple(int(s) for s in shape)
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        x = self._as_input(x, cast=False)
+        if x.ndim < 1 or math.prod(x.shape[1:]) != math.prod(self.shape):
+            raise self._bad_input(f"(N, ...) with {math.prod(self.shape)} values per sample", x)
+        out, self.cache = L.reshape_forward(x, self.shape)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        self._check_cache()
+        return L.reshape_backward(dout, self.cache)
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if math.prod(input_shape) != math.prod(self.shape):
+            raise ValueError(
+                f"{self.label}: cannot reshape {tuple(input_shape)} to {self.shape} "
+                f"(expected {math.prod(self.shape)} values per sample)"
+            )
+        return self.shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "shape": list(self.shape)}
+
+
+class _Activation(Module):
+    default_prefix = "act"
+
+    def _fwd(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        raise NotImplementedError
+
+    def _bwd(self, dout: np.ndarray, cache: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        x = self._as_input(x, cast=False)
+        out, self.cache = self._fwd(x)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        self._check_cache()
+        return self._bwd(dout, self.cache)
+
+
+@register_layer
+class ReLU(_Activation):
+    """``max(0, x)``, any shape."""
+
+    default_prefix = "relu"
+
+    def _fwd(self, x):
+        return L.relu_forward(x)
+
+    def _bwd(self, dout, cache):
+        return L.relu_backward(dout, cache)
+
+
+@register_layer
+class LeakyReLU(_Activation):
+    """``x if x > 0 else alpha*x``, any shape."""
+
+    default_prefix = "leaky_relu"
+
+    def __init__(self, alpha: float = 0.01, name: str | None = None, dtype: Any = np.float32):
+        super().__init__(name, dtype)
+        self.alpha = float(alpha)
+
+    def _fwd(self, x):
+        return L.leaky_relu_forward(x, self.alpha)
+
+    def _bwd(self, dout, cache):
+        return L.leaky_relu_backward(dout, cache)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "alpha": self.alpha}
+
+
+@register_layer
+class Sigmoid(_Activation):
+    """``1 / (1 + exp(-x))``, any shape."""
+
+    default_prefix = "sigmoid"
+
+    def _fwd(self, x):
+        return L.sigmoid_forward(x)
+
+    def _bwd(self, dout, cache):
+        return L.sigmoid_backward(dout, cache)
+
+
+@register_layer
+class Tanh(_Activation):
+    """``tanh(x)``, any shape."""
+
+    default_prefix = "tanh"
+
+    def _fwd(self, x):
+        return L.tanh_forward(x)
+
+    def _bwd(self, dout, cache):
+        return L.tanh_backward(dout, cache)
+
+
+@register_layer
+class Dropout(Module):
+    """Inverted dropout: in training, zero each unit with probability ``p`` and scale the rest
+    by ``1/(1-p)``; identity at test time. Any shape.
+
+    Reproducible: the mask of the k-th training call is drawn from ``SeedSequence([seed, k])``;
+    the call counter is a buffer (``calls``), so it is saved in checkpoints and a resumed
+    training draws the same masks as an uninterrupted one.
+    """
+
+    default_prefix = "dropout"
+
+    def __init__(
+        self, p: float = 0.5, seed: int | None = 0, name: str | None = None, dtype: Any = np.float32
+    ) -> None:
+        super().__init__(name, dtype)
+        if not 0.0 <= float(p) < 1.0:
+            raise ValueError(f"{self.label}: drop probability p must be in [0, 1), got {p}")
+        self.p = float(p)
+        self.seed = None if seed is None else int(seed)
+        if self.seed is None:
+            self.seed = int(np.random.SeedSequence().generate_state(1)[0])
+        self.buffers["calls"] = np.zeros((), dtype=np.int64)
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        x = self._as_input(x, cast=False)
+        param: dict[str, Any] = {"p": self.p, "mode": "train" if train else "test"}
+        if train:
+            k = int(self.buffers["calls"])
+            param["seed"] = int(np.random.SeedSequence([self.seed, k]).generate_state(1)[0])
+            self.buffers["calls"] = np.asarray(k + 1, dtype=np.int64)
+        out, self.cache = L.dropout_forward(x, param)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        self._check_cache()
+        return L.dropout_backward(dout, self.cache)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "p": self.p, "seed": self.seed}
+
+
+# ---------------------------------------------------------------------------------------
+# Composite: SqueezeNet's fire module
+# ---------------------------------------------------------------------------------------
+
+
+class _ChildView(MutableMapping):
+    """``"child/key"`` view over the params/grads/buffers dicts of child layers."""
+
+    def __init__(self, children: dict[str, Module], attr: str) -> None:
+        self._children, self._attr = children, attr
+
+    def _split(self, key: str) -> tuple[dict, str]:
+        child, _, k = key.partition("/")
+        if child not in self._children or k not in getattr(self._children[child], self._attr):
+            raise KeyError(key)
+        return getattr(self._children[child], self._attr), k
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        store, k = self._split(key)
+        return store[k]
+
+    def __setitem__(self, key: str, value: np.ndarray) -> None:
+        store, k = self._split(key)
+        store[k] = value
+
+    def __delitem__(self, key: str) -> None:
+        raise TypeError("layer parameters cannot be deleted")
+
+    def __iter__(self) -> Iterator[str]:
+        for cname, child in self._children.items():
+            for k in getattr(child, self._attr):
+                yield f"{cname}/{k}"
+
+    def __len__(self) -> int:
+        return sum(len(getattr(c, self._attr)) for c in self._children.values())
+
+
+@register_layer
+class Fire(Module):
+    """SqueezeNet fire module: squeeze 1x1 conv + ReLU, then expand 1x1 and expand 3x3 (pad 1)
+    convs + ReLU each, concatenated along channels (1x1 first, as in SqueezeNet).
+
+    - Input ``(N, in_channels, H, W)``; output ``(N, expand1x1 + expand3x3, H, W)``.
+    - params ``squeeze1x1/W (squeeze, in_channels, 1, 1)``, ``squeeze1x1/b``,
+      ``expand1x1/W (expand1x1, squeeze, 1, 1)``, ``expand1x1/b``,
+      ``expand3x3/W (expand3x3, squeeze, 3, 3)``, ``expand3x3/b`` (the SqueezeNet file's names).
+    """
+
+    default_prefix = "fire"
+
+    def __init__(
+        self,
+        in_channels: int,
+        squeeze: int,
+        expand1x1: int,
+        expand3x3: int,
+        name: str | None = None,
+        dtype: Any = np.float32,
+        init: str | float = "he",
+        seed: int | np.random.Generator | None = None,
+    ) -> None:
+        super().__init__(name, dtype)
+        self.in_channels, self.squeeze = int(in_channels), int(squeeze)
+        self.expand1x1, self.expand3x3 = int(expand1x1), int(expand3x3)
+        self.init = init
+        rng = as_generator(seed)
+        self.children: dict[str, Module] = {
+            "squeeze1x1": Conv2D(in_channels, squeeze, 1, name="squeeze1x1", dtype=dtype,
+                                 init=init, seed=rng),
+            "expand1x1": Conv2D(squeeze, expand1x1, 1, name="expand1x1", dtype=dtype,
+                                init=init, seed=rng),
+            "expand3x3": Conv2D(squeeze, expand3x3, 3, pad=1, name="expand3x3", dtype=dtype,
+                                init=init, seed=rng),
+        }
+        self._relus = {k: ReLU(name=f"{k}_relu") for k in self.children}
+        self.params = _ChildView(self.children, "params")
+        self.grads = _ChildView(self.children, "grads")
+        self.buffers = _ChildView(self.children, "buffers")
+
+    def _sublabel(self) -> None:
+        # Error messages of the children name the fire module too (fire2/squeeze1x1: ...).
+        for k, c in self.children.items():
+            c.name = f"{self.name}/{k}" if self.name else k
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        x = self._as_input(x)
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise self._bad_input(f"(N, {self.in_channels}, H, W)", x)
+        self._sublabel()
+        ch, r = self.children, self._relus
+        s = r["squeeze1x1"].forward(ch["squeeze1x1"].forward(x))
+        e1 = r["expand1x1"].forward(ch["expand1x1"].forward(s))
+        e3 = r["expand3x3"].forward(ch["expand3x3"].forward(s))
+        out, cat_cache = L.concat_forward([e1, e3], axis=1)
+        self.cache = cat_cache
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        self._check_cache()
+        ch, r = self.children, self._relus
+        de1, de3 = L.concat_backward(np.asarray(dout, dtype=self.dtype), self.cache)
+        ds = ch["expand1x1"].backward(r["expand1x1"].backward(de1))
+        ds = ds + ch["expand3x3"].backward(r["expand3x3"].backward(de3))
+        return ch["squeeze1x1"].backward(r["squeeze1x1"].backward(ds))
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(input_shape) != 3 or input_shape[0] != self.in_channels:
+            raise ValueError(
+                f"{self.label}: expected input (N, {self.in_channels}, H, W), got "
+                + _shape_str((0, *input_shape))
+            )
+        return (self.expand1x1 + self.expand3x3, input_shape[1], input_shape[2])
+
+    def astype(self, dtype: Any) -> Module:
+        self.dtype = np.dtype(dtype)
+        for c in self.children.values():
+            c.astype(dtype)
+        return self
+
+    def zero_grads(self) -> None:
+        for c in self.children.values():
+            c.zero_grads()
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "in_channels": self.in_channels,
+            "squeeze": self.squeeze,
+            "expand1x1": self.expand1x1,
+            "expand3x3": self.expand3x3,
+            "init": self.init if isinstance(self.init, str) else float(self.init),
+        }
