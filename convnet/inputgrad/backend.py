@@ -380,19 +380,23 @@ class NumpyBackend(Backend):
         self.model = model
         self.name = f"NumpyBackend({getattr(model, 'name', type(model).__name__)})"
         self.layer_names = list(model.layer_names)
-        shape = tuple(int(s) for s in model.input_shape)
+        shape = getattr(model, "input_shape", None)
+        shape = tuple(int(s) for s in shape) if shape is not None else None
         if input_space is None:
             input_space = getattr(model, "input_space", None)
         if input_space is None:
-            input_space = InputSpace.unit_rgb() if shape[0] == 3 else InputSpace.mnist_0_1()
-        if input_space.channels != shape[0]:
+            rgb = shape is None or shape[0] == 3
+            input_space = InputSpace.unit_rgb() if rgb else InputSpace.mnist_0_1()
+        if shape is not None and input_space.channels != shape[0]:
             raise ValueError(
                 f"{self.name}: input space has {input_space.channels} channels, "
                 f"model input_shape {shape}"
             )
         self.input_space = input_space
         if fixed_size is None:
-            fixed_size = not _size_free(model)
+            fixed_size = shape is not None and not _size_free(model)
+        if fixed_size and (shape is None or len(shape) != 3):
+            raise ValueError(f"{self.name}: a fixed-size model needs input_shape (C, H, W)")
         self.input_shape = shape if fixed_size else None  # type: ignore[assignment]
         self.output_layer = output_layer or self.layer_names[-1]
         self.resolve(self.output_layer)

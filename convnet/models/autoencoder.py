@@ -43,46 +43,16 @@ from convnet.models.modules import (
     ReLU,
     Reshape,
     Sigmoid,
-    register_module,
+    _ChildView,
+    register_layer,
 )
+from convnet.models.init import as_generator
 from convnet.models.sequential import Sequential
 
 IMAGE_SHAPE = (1, 28, 28)
 
 
-class _JoinedParams(MutableMapping):
-    """``encoder/<key>`` and ``decoder/<key>`` views onto the two sub-models' mappings."""
-
-    def __init__(self, parts: dict[str, MutableMapping]):
-        self._parts = parts
-
-    def _split(self, key: str) -> tuple[MutableMapping, str]:
-        prefix, _, rest = key.partition("/")
-        if prefix not in self._parts:
-            raise KeyError(key)
-        return self._parts[prefix], rest
-
-    def __getitem__(self, key: str) -> np.ndarray:
-        part, rest = self._split(key)
-        return part[rest]
-
-    def __setitem__(self, key: str, value: np.ndarray) -> None:
-        part, rest = self._split(key)
-        part[rest] = value
-
-    def __delitem__(self, key: str) -> None:
-        raise TypeError("parameters cannot be deleted")
-
-    def __iter__(self) -> Iterator[str]:
-        for prefix, part in self._parts.items():
-            for k in part:
-                yield f"{prefix}/{k}"
-
-    def __len__(self) -> int:
-        return sum(len(p) for p in self._parts.values())
-
-
-@register_module
+@register_layer
 class GaussianHead(Module):
     """Two dense heads on one input: ``z_mean`` and ``z_log_var``, concatenated.
 
@@ -91,53 +61,59 @@ class GaussianHead(Module):
     convert one to one.
     """
 
+    default_prefix = "z"
+
     def __init__(
         self,
         in_features: int,
         latent_dim: int,
-        name: str = "z",
+        name: str | None = None,
         dtype: Any = np.float32,
-        init: str = "xavier",
-        seed: int | None = 0,
+        init: str | float = "xavier",
+        seed: int | np.random.Generator | None = None,
     ):
-        self.mean = Dense(in_features, latent_dim, name="z_mean", dtype=dtype, init=init,
-                          seed=seed)
-        self.log_var = Dense(in_features, latent_dim, name="z_log_var", dtype=dtype, init=init,
-                             seed=None if seed is None else seed + 1)
-        self.in_features = in_features
-        self.latent_dim = latent_dim
-        super().__init__(name=name, dtype=dtype)
-        self.params = {f"z_mean/{k}": v for k, v in self.mean.params.items()}
-        self.params.update({f"z_log_var/{k}": v for k, v in self.log_var.params.items()})
-        self.grads = {}
-
-    def _sync(self) -> None:
-        # The Sequential writes new arrays into self.params; the sub-layers read theirs.
-        for k in ("W", "b"):
-            self.mean.params[k] = self.params[f"z_mean/{k}"]
-            self.log_var.params[k] = self.params[f"z_log_var/{k}"]
+        super().__init__(name, dtype)
+        self.in_features, self.latent_dim = int(in_features), int(latent_dim)
+        self.init = init
+        rng = as_generator(seed)
+        self.children: dict[str, Module] = {
+            head: Dense(in_features, latent_dim, name=head, dtype=dtype, init=init, seed=rng)
+            for head in ("z_mean", "z_log_var")
+        }
+        self.params = _ChildView(self.children, "params")
+        self.grads = _ChildView(self.children, "grads")
+        self.buffers = _ChildView(self.children, "buffers")
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        self._sync()
-        return np.concatenate([self.mean.forward(x, train), self.log_var.forward(x, train)], 1)
+        x = self._as_input(x)
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise self._bad_input(f"(N, {self.in_features})", x)
+        self.cache = True
+        return np.concatenate([c.forward(x, train) for c in self.children.values()], axis=1)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        self._check_cache()
         L = self.latent_dim
-        dx = self.mean.backward(dout[:, :L]) + self.log_var.backward(dout[:, L:])
-        self.grads = {f"z_mean/{k}": v for k, v in self.mean.grads.items()}
-        self.grads.update({f"z_log_var/{k}": v for k, v in self.log_var.grads.items()})
-        return dx
+        return (self.children["z_mean"].backward(dout[:, :L])
+                + self.children["z_log_var"].backward(dout[:, L:]))
+
+    def astype(self, dtype: Any) -> GaussianHead:
+        for c in self.children.values():
+            c.astype(dtype)
+        self.dtype = np.dtype(dtype)
+        return self
 
     def output_shape(self, input_shape: tuple) -> tuple:
         if tuple(input_shape) != (self.in_features,):
             raise ValueError(
-                f"{self.name}: expected input (N, {self.in_features}), got (N, *{input_shape})"
+                f"{self.label}: expected input (N, {self.in_features}), got (N, *{input_shape})"
             )
         return (2 * self.latent_dim,)
 
     def get_config(self) -> dict:
-        return {"in_features": self.in_features, "latent_dim": self.latent_dim,
-                "name": self.name}
+        init = self.init if isinstance(self.init, str) else float(self.init)
+        return {**super().get_config(), "in_features": self.in_features,
+                "latent_dim": self.latent_dim, "init": init}
 
 
 def _conv_trunk(dtype, seed: int) -> list[Module]:
@@ -187,11 +163,11 @@ class _AutoencoderBase:
     # -- parameters -----------------------------------------------------------------------
     @property
     def params(self) -> MutableMapping:
-        return _JoinedParams({"encoder": self.encoder.params, "decoder": self.decoder.params})
+        return _ChildView({"encoder": self.encoder, "decoder": self.decoder}, "params")
 
     @property
     def grads(self) -> MutableMapping:
-        return _JoinedParams({"encoder": self.encoder.grads, "decoder": self.decoder.grads})
+        return _ChildView({"encoder": self.encoder, "decoder": self.decoder}, "grads")
 
     def astype(self, dtype) -> _AutoencoderBase:
         self.encoder.astype(dtype)

@@ -1,0 +1,202 @@
+"""Image parameterisations for feature visualisation, and input-space helpers.
+
+A parameterisation maps an optimisation variable ``params`` to RGB pixels (1, 3, H, W) in
+[0, 255] and carries a pixel gradient back to ``params``:
+
+* ``PixelParam``: the pixels themselves, in units of half the pixel range,
+  ``v = pixels / 127.5 - 1`` in [-1, 1]. For InceptionV3/MobileNet (input space [-1, 1]) ``v`` is
+  exactly the model input, so Adam with the course's settings behaves as in notebook 000.
+* ``FourierParam``: Lucid's decorrelated parameterisation (Olah et al., "Feature
+  Visualization", Distill 2017): the image is the inverse real FFT of a spectrum whose
+  frequency f is scaled by 1/f^decay (so optimising the spectrum is gradient descent in a
+  whitened space that favours low frequencies), followed by a fixed colour decorrelation matrix
+  (the square root of ImageNet's colour covariance) and a sigmoid into [0, 1].
+
+Also ``to_model_input`` / ``pixel_grad``: pixels -> model input through a backend's input space,
+and the transpose of that (affine, per-pixel) map for gradients.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+# Square root of ImageNet's RGB colour covariance, as in Lucid (lucid/optvis/param/color.py);
+# scaled below so that its largest column has norm 1.
+_COLOR_SVD_SQRT = np.array(
+    [[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], dtype=np.float64
+)
+COLOR_CORRELATION = _COLOR_SVD_SQRT / np.max(np.linalg.norm(_COLOR_SVD_SQRT, axis=0))
+
+
+def to_model_input(input_space: Any, pixels: np.ndarray) -> np.ndarray:
+    """RGB pixels (N, 3, H, W) in [0, 255] -> model input (N, C, H, W) float32."""
+    return np.asarray(input_space.to_model(np.asarray(pixels, dtype=np.float32)), dtype=np.float32)
+
+
+def _input_jacobian(input_space: Any, channels: int = 3) -> np.ndarray:
+    """Matrix J (C_model, C_pixels) of the affine per-pixel map pixels -> model input.
+
+    Probing with one-hot pixels works for any affine per-pixel input space (scaling, mean
+    subtraction, RGB<->BGR), so we do not depend on how the space stores its constants.
+    """
+    zero = np.zeros((1, channels, 1, 1), np.float64)
+    base = np.asarray(input_space.to_model(zero.astype(np.float32)), np.float64)[0, :, 0, 0]
+    cols = []
+    for c in range(channels):
+        e = zero.copy()
+        # A large probe keeps float32 rounding of the offset (e.g. -123.68) negligible.
+        e[0, c] = 100.0
+        out = np.asarray(input_space.to_model(e.astype(np.float32)), np.float64)[0, :, 0, 0]
+        cols.append((out - base) / 100.0)
+    return np.stack(cols, axis=1)
+
+
+def pixel_grad(input_space: Any, gx: np.ndarray) -> np.ndarray:
+    """Gradient w.r.t. the model input (N, C, H, W) -> gradient w.r.t. RGB pixels (N, 3, H, W).
+
+    This is J^T gx with J the Jacobian of ``input_space.to_model`` (per pixel, C x 3).
+    """
+    gx = np.asarray(gx)
+    if gx.ndim != 4:
+        raise ValueError(f"pixel_grad: gradient must be (N, C, H, W), got shape {gx.shape}")
+    jac = _input_jacobian(input_space, 3)
+    # Round to kill float32 noise of the probe: real input spaces have exact small constants.
+    jac = np.where(np.abs(jac) < 1e-6, 0.0, jac)
+    return np.einsum("cp,nchw->nphw", jac, gx).astype(gx.dtype, copy=False)
+
+
+class PixelParam:
+    """Pixels as the variable, in half-range units v = pixels / 127.5 - 1 (in [-1, 1]).
+
+    Inputs:
+    - shape: (1, 3, H, W).
+    - init: a constant in [-1, 1] (the course's ``offset``; 0 = mid grey), 'random' (uniform
+      noise of amplitude ``std`` around 0), or an explicit pixel image (1, 3, H, W).
+    """
+
+    def __init__(
+        self,
+        shape: tuple[int, int, int, int],
+        init: float | str | np.ndarray = 0.0,
+        std: float = 0.1,
+        seed: int | None = 0,
+    ) -> None:
+        if len(shape) != 4 or shape[1] != 3:
+            raise ValueError(f"PixelParam: shape must be (N, 3, H, W), got {shape}")
+        if isinstance(init, str):
+            if init != "random":
+                raise ValueError(
+                    f"PixelParam: init must be a number, 'random' or an image, got {init!r}"
+                )
+            self.params = np.random.default_rng(seed).uniform(-std, std, shape)
+        elif np.isscalar(init):
+            self.params = np.full(shape, float(init))  # type: ignore[arg-type]
+        else:
+            img = np.asarray(init, np.float64)
+            if img.shape != tuple(shape):
+                raise ValueError(f"PixelParam: init image must have shape {shape}, got {img.shape}")
+            self.params = img / 127.5 - 1.0
+        self.bounds = (-1.0, 1.0)
+
+    def to_pixels(self) -> np.ndarray:
+        """RGB pixels (1, 3, H, W) float32 in [0, 255]."""
+        return (127.5 * (self.params + 1.0)).astype(np.float32)
+
+    def backward(self, dpixels: np.ndarray) -> np.ndarray:
+        """d/dparams from d/dpixels (same shape)."""
+        return 127.5 * np.asarray(dpixels, np.float64)
+
+    def clip(self) -> None:
+        np.clip(self.params, -1.0, 1.0, out=self.params)
+
+
+def _rfft2_adjoint_weights(w: int) -> np.ndarray:
+    """c_k / W of the adjoint of irfft along an axis of length W (see FourierParam.backward)."""
+    k = w // 2 + 1
+    c = np.full(k, 2.0)
+    c[0] = 1.0
+    if w % 2 == 0:
+        c[-1] = 1.0
+    return c / w
+
+
+class FourierParam:
+    """Lucid's decorrelated Fourier parameterisation of an RGB image.
+
+    pixels = 255 * sigmoid(M @ irfft2(S * scale) / 4), with S the complex half spectrum stored
+    as real ``params`` of shape (N, 3, H, W//2+1, 2), scale = 1 / max(f, 1/max(H, W))^decay and
+    M = ``COLOR_CORRELATION`` (per pixel, RGB). The /4 and the 0.01 initial std are Lucid's.
+
+    Inputs:
+    - shape: (N, 3, H, W).
+    - decorrelate: apply the colour matrix M (False: identity).
+    - decay_power: exponent of the 1/f frequency scaling (Lucid: 1).
+    - std: standard deviation of the initial spectrum; seed: its seed.
+    """
+
+    def __init__(
+        self,
+        shape: tuple[int, int, int, int],
+        decorrelate: bool = True,
+        decay_power: float = 1.0,
+        std: float = 0.01,
+        seed: int | None = 0,
+    ) -> None:
+        if len(shape) != 4 or shape[1] != 3:
+            raise ValueError(f"FourierParam: shape must be (N, 3, H, W), got {shape}")
+        n, c, h, w = shape
+        self.shape = tuple(shape)
+        fy = np.fft.fftfreq(h)[:, None]
+        fx = np.fft.rfftfreq(w)[None, :]
+        freqs = np.sqrt(fx * fx + fy * fy)
+        self.scale = 1.0 / np.maximum(freqs, 1.0 / max(h, w)) ** decay_power
+        self.color = COLOR_CORRELATION if decorrelate else np.eye(3)
+        self.params = np.random.default_rng(seed).normal(0.0, std, (n, c, h, w // 2 + 1, 2))
+        self._cache: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _spatial(self) -> np.ndarray:
+        spec = (self.params[..., 0] + 1j * self.params[..., 1]) * self.scale
+        return np.fft.irfft2(spec, s=self.shape[2:], axes=(-2, -1)) / 4.0
+
+    def to_pixels(self) -> np.ndarray:
+        """RGB pixels (N, 3, H, W) float32 in [0, 255]."""
+        y = self._spatial()
+        z = np.einsum("pc,nchw->nphw", self.color, y)
+        s = 1.0 / (1.0 + np.exp(-z))
+        self._cache = (self.params.copy(), s)
+        return (255.0 * s).astype(np.float32)
+
+    def backward(self, dpixels: np.ndarray) -> np.ndarray:
+        """d/dparams (N, 3, H, W//2+1, 2) from d/dpixels (N, 3, H, W).
+
+        Adjoint chain: sigmoid' -> M^T -> /4 -> adjoint of irfft2 -> * scale. The adjoint of
+        irfft (length W, half spectrum Y) under the real inner product Re<., .> is
+        Z_k = c_k / W * rfft(g)_k with c_k = 1 for the self-conjugate bins (k = 0 and W/2) and 2
+        for the others, each of which stands for itself and its conjugate partner; the adjoint
+        of the complex ifft along H is fft / H.
+        """
+        if self._cache is None or not np.array_equal(self._cache[0], self.params):
+            self.to_pixels()
+        assert self._cache is not None
+        s = self._cache[1]
+        dz = 255.0 * np.asarray(dpixels, np.float64) * s * (1.0 - s)
+        dy = np.einsum("pc,nphw->nchw", self.color, dz) / 4.0
+        h, w = self.shape[2:]
+        zk = np.fft.rfft(dy, axis=-1) * _rfft2_adjoint_weights(w)
+        dspec = np.fft.fft(zk, axis=-2) / h
+        dspec = dspec * self.scale
+        return np.stack([dspec.real, dspec.imag], axis=-1)
+
+    def clip(self) -> None:
+        """The sigmoid keeps pixels in range: nothing to clip."""
+
+
+__all__ = [
+    "COLOR_CORRELATION",
+    "FourierParam",
+    "PixelParam",
+    "pixel_grad",
+    "to_model_input",
+]

@@ -1,0 +1,260 @@
+"""Autoencoders and the VAE: exact gradients, Keras/TF parity, real-data training, pictures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import need_data
+
+from convnet.gradcheck import rel_error
+from convnet.models.autoencoder import (
+    VAE,
+    Autoencoder,
+    ConvAutoencoder,
+    GaussianHead,
+    knn_accuracy,
+    load_autoencoder,
+)
+
+
+def _images(n: int, seed: int = 0, dtype=np.float64) -> np.ndarray:
+    """Blurry blobs in [0, 1]: enough structure for the BCE to be far from its minimum."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:28, 0:28]
+    out = np.empty((n, 1, 28, 28), dtype=dtype)
+    for i in range(n):
+        cy, cx = rng.uniform(8, 20, size=2)
+        out[i, 0] = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / rng.uniform(10, 40))
+    return out
+
+
+def _sparse_numeric_check(model, X, noise, num_per_param=3, h=1e-5, seed=0):
+    """Centred differences of the full loss for a few entries of every parameter array."""
+    _, grads = model.loss(X, X, noise=noise) if noise is not None else model.loss(X, X)
+    grads = {k: np.array(v) for k, v in grads.items()}
+    rng = np.random.default_rng(seed)
+    worst = 0.0
+    params = model.params
+    for key in list(params):
+        w = params[key]
+        for _ in range(num_per_param):
+            idx = tuple(rng.integers(s) for s in w.shape)
+            old = w[idx]
+            w[idx] = old + h
+            lp = model.loss(X, X, noise=noise)[0] if noise is not None else model.loss(X, X)[0]
+            w[idx] = old - h
+            lm = model.loss(X, X, noise=noise)[0] if noise is not None else model.loss(X, X)[0]
+            w[idx] = old
+            num = (lp - lm) / (2 * h)
+            ana = grads[key][idx]
+            err = abs(num - ana) / max(1e-8, abs(num) + abs(ana))
+            # Entries whose gradient is ~0 (dead ReLUs) compare absolute values instead.
+            if abs(num) + abs(ana) > 1e-6:
+                worst = max(worst, err)
+            else:
+                assert abs(num - ana) < 1e-8, key
+    return worst
+
+
+def test_vae_full_loss_gradient_float64_fixed_noise():
+    """Reconstruction + KL through the reparameterisation, every parameter array, float64."""
+    model = VAE(latent_dim=2, seed=3).astype(np.float64)
+    X = _images(3)
+    noise = np.random.default_rng(1).standard_normal((3, 2))
+    # Tolerance 1e-6: the loss sums ~2400 BCE terms and ~400k weights feed it, so the centred
+    # difference's round-off (~1e-16 * |loss| / h) is ~1e-9 of gradients of size ~1e-3.
+    assert _sparse_numeric_check(model, X, noise) < 1e-6
+
+
+def test_vae_gradient_wrt_mu_and_logvar_paths():
+    """The KL and sampling gradients reach z_mean and z_log_var separately and exactly."""
+    model = VAE(latent_dim=3, beta=2.5, seed=0).astype(np.float64)
+    X = _images(2, seed=5)
+    noise = np.random.default_rng(2).standard_normal((2, 3))
+    _, grads = model.loss(X, X, noise=noise)
+    for key in ("encoder/z/z_mean/W", "encoder/z/z_log_var/W"):
+        assert np.abs(grads[key]).sum() > 0
+    assert _sparse_numeric_check(model, X, noise, num_per_param=2, seed=4) < 1e-6
+
+
+def test_course_loss_weights_match_its_formula():
+    model = VAE(latent_dim=2, course_loss=True, seed=0).astype(np.float64)
+    X = _images(4, seed=2)
+    noise = np.random.default_rng(3).standard_normal((4, 2))
+    loss, _ = model.loss(X, X, noise=noise)
+    stats = model.encoder.forward(X)
+    mu, logvar = stats[:, :2], stats[:, 2:]
+    z = mu + np.exp(logvar / 2) * noise
+    logits = model.decoder.forward(z).reshape(4, -1)
+    p = 1 / (1 + np.exp(-logits))
+    x = X.reshape(4, -1)
+    xent = -np.mean(x * np.log(p) + (1 - x) * np.log(1 - p), axis=1)
+    kl = -5e-4 * np.mean(1 + logvar - mu**2 - np.exp(logvar), axis=1)
+    assert loss == pytest.approx(np.mean(xent + kl), rel=1e-9)
+
+
+@pytest.mark.parametrize("cls", [Autoencoder, ConvAutoencoder])
+def test_deterministic_autoencoders_gradients(cls):
+    model = cls(latent_dim=2, seed=1).astype(np.float64)
+    X = _images(2, seed=7)
+    assert _sparse_numeric_check(model, X, None, num_per_param=2) < 1e-6
+
+
+def test_encoder_and_decoder_stand_alone_and_errors():
+    model = VAE(latent_dim=2, seed=0)
+    X = _images(5, dtype=np.float32)
+    z = model.encode(X)
+    assert z.shape == (5, 2) and z.dtype == np.float32
+    mu, logvar = model.encode_gaussian(X)
+    np.testing.assert_array_equal(mu, z)
+    assert logvar.shape == (5, 2)
+    imgs = model.decode(np.zeros((4, 2)))
+    assert imgs.shape == (4, 1, 28, 28) and 0 <= imgs.min() and imgs.max() <= 1
+    with pytest.raises(ValueError, match=r"\(N, 1, 28, 28\)"):
+        model.encode(np.zeros((2, 3, 28, 28), np.float32))
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        model.decode(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="float"):
+        model.encode(np.zeros((2, 1, 28, 28), np.uint8))
+    with pytest.raises(ValueError, match="noise"):
+        model.loss(X, X, noise=np.zeros((5, 3), np.float32))
+
+
+def test_gaussian_head_errors_and_shapes():
+    head = GaussianHead(8, 3, name="z")
+    out = head.forward(np.ones((4, 8), np.float32))
+    assert out.shape == (4, 6)
+    assert sorted(head.params) == ["z_log_var/W", "z_log_var/b", "z_mean/W", "z_mean/b"]
+    with pytest.raises(ValueError, match=r"z: expected input \(N, 8\)"):
+        head.forward(np.ones((4, 7), np.float32))
+
+
+@pytest.mark.parametrize("kind", ["dense", "conv", "vae"])
+def test_save_load_roundtrip(tmp_path, kind):
+    cls = {"dense": Autoencoder, "conv": ConvAutoencoder, "vae": VAE}[kind]
+    model = cls(latent_dim=2, seed=4)
+    for k in model.params:
+        model.params[k] = model.params[k] + 0.01  # differ from a fresh model
+    path = model.save(tmp_path / "m.npz")
+    again = load_autoencoder(path)
+    assert type(again) is cls
+    X = _images(3, dtype=np.float32)
+    np.testing.assert_array_equal(again.encode(X), model.encode(X))
+    with np.load(path, allow_pickle=False) as f:  # no pickle anywhere
+        assert "__config__" in f.files
+    other = cls(latent_dim=3, seed=0)
+    from convnet.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="shape"):
+        other.load_weights(path)
+
+
+def test_knn_accuracy_on_separable_codes():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(10, 2)) * 20
+    ytr = rng.integers(0, 10, 500)
+    yte = rng.integers(0, 10, 200)
+    tr = centres[ytr] + rng.normal(size=(500, 2))
+    te = centres[yte] + rng.normal(size=(200, 2))
+    assert knn_accuracy(tr, ytr, te, yte) > 0.97
+    # Shuffled labels: chance level.
+    assert knn_accuracy(tr, rng.permutation(ytr), te, yte) < 0.3
+
+
+@pytest.mark.tf
+def test_vae_loss_and_gradients_match_tensorflow():
+    """The same VAE written with TF ops in NHWC, weights moved with the interop converters and
+    the same noise: the loss and every parameter gradient agree (float64)."""
+    tf = pytest.importorskip("tensorflow")
+    from convnet.interop import keras as kx
+
+    model = VAE(latent_dim=2, beta=1.0, seed=2).astype(np.float64)
+    X = _images(3, seed=9)
+    noise = np.random.default_rng(4).standard_normal((3, 2))
+    loss, grads = model.loss(X, X, noise=noise)
+
+    # Keras layouts. The decoder's dense layer feeds a Reshape to (64, 14, 14): in NHWC its
+    # *columns* are permuted, which is the row permutation of the transposed matrix.
+    def dec_cols(a):
+        return kx.dense_weight_to_keras(np.atleast_2d(a).T, chw=(64, 14, 14)).T.reshape(a.shape)
+
+    to_k, from_k = {}, {}
+    for k in model.params:
+        layer, kind = k.rsplit("/", 1)
+        if layer.endswith(("conv1", "conv2", "conv3", "conv4", "logits")) and kind == "W":
+            to_k[k], from_k[k] = kx.conv_weight_to_keras, kx.conv_weight_from_keras
+        elif layer.endswith("deconv") and kind == "W":
+            to_k[k] = kx.conv_transpose_weight_to_keras
+            from_k[k] = kx.conv_transpose_weight_from_keras
+        elif layer.endswith("fc1") and kind == "W":
+            to_k[k] = lambda w: kx.dense_weight_to_keras(w, chw=(64, 14, 14))
+            from_k[k] = lambda w: kx.dense_weight_from_keras(w, chw=(64, 14, 14))
+        elif layer.endswith("dec_fc"):
+            to_k[k] = dec_cols
+            inv = np.argsort(dec_cols(np.arange(64 * 14 * 14)))
+            from_k[k] = lambda a, inv=inv: a[..., inv]
+        else:
+            to_k[k] = from_k[k] = lambda a: a
+    p = {k: tf.Variable(to_k[k](v)) for k, v in model.params.items()}
+    pad1 = [[0, 0], [1, 1], [1, 1], [0, 0]]  # convnet's symmetric pad 1, not Keras 'same'
+
+    def conv(h, key, stride=1):
+        return tf.nn.conv2d(h, p[f"{key}/W"], strides=stride, padding=pad1) + p[f"{key}/b"]
+
+    x = tf.constant(kx.nchw_to_nhwc(X))
+    with tf.GradientTape() as tape:
+        h = tf.nn.relu(conv(x, "encoder/conv1"))
+        h = tf.nn.relu(conv(h, "encoder/conv2", stride=2))
+        h = tf.nn.relu(conv(h, "encoder/conv3"))
+        h = tf.nn.relu(conv(h, "encoder/conv4"))
+        h = tf.reshape(h, [3, -1])  # NHWC flatten: fc1's rows were permuted to match
+        h = tf.nn.relu(h @ p["encoder/fc1/W"] + p["encoder/fc1/b"])
+        mu = h @ p["encoder/z/z_mean/W"] + p["encoder/z/z_mean/b"]
+        logvar = h @ p["encoder/z/z_log_var/W"] + p["encoder/z/z_log_var/b"]
+        z = mu + tf.exp(logvar / 2) * noise
+        d = tf.nn.relu(z @ p["decoder/dec_fc/W"] + p["decoder/dec_fc/b"])
+        d = tf.reshape(d, [3, 14, 14, 64])
+        d = tf.nn.conv2d_transpose(d, p["decoder/deconv/W"], output_shape=[3, 28, 28, 32],
+                                   strides=2, padding=pad1)
+        d = tf.nn.relu(d + p["decoder/deconv/b"])
+        logits = conv(d, "decoder/logits")
+        bce = tf.reduce_sum(
+            tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits)) / 3
+        kl = -0.5 * tf.reduce_sum(1 + logvar - mu**2 - tf.exp(logvar)) / 3
+        tf_loss = bce + kl
+    tf_grads = tape.gradient(tf_loss, p)
+    assert rel_error(np.array(loss), np.array(float(tf_loss))) < 1e-10
+    for k in model.params:
+        assert rel_error(grads[k], from_k[k](tf_grads[k].numpy())) < 1e-8, k
+
+
+def test_vae_training_on_real_mnist_lowers_the_elbo():
+    """CI-sized real-data run: 3000 digits, one epoch, loss must fall well below its start."""
+    need_data("mnist/train-images-idx3-ubyte.gz")
+    from convnet.generative import evaluate, load_mnist_unit, train_autoencoder
+
+    data = load_mnist_unit(subset=3000)
+    model, _, history = train_autoencoder("vae", epochs=1, batch_size=64, verbose=False,
+                                          data=data)
+    losses = history["loss_history"]
+    start, end = np.mean(losses[:3]), np.mean(losses[-5:])
+    # Untrained: BCE ~ 784 * ln 2 = 543 per image; one short epoch reaches < 260.
+    assert start > 400 and end < 260, (start, end)
+    small = {k: v[:1000] for k, v in data.items()}
+    res = evaluate(model, small, n_neighbours=1000)
+    assert res["bce"] < 260 and res["knn_acc"] > 0.3, res
+
+
+@pytest.mark.slow
+def test_acceptance_vae_knn_and_conv_beats_dense(tmp_path):
+    """Issue acceptance on the full training set: 3 epochs, batch 128, Adam 1e-3, beta 1."""
+    need_data("mnist/train-images-idx3-ubyte.gz")
+    from convnet.generative import evaluate, load_mnist_unit, train_autoencoder
+
+    data = load_mnist_unit()
+    vae, _, _ = train_autoencoder("vae", epochs=3, batch_size=128, data=data, verbose=False)
+    r = evaluate(vae, data)
+    assert r["knn_acc"] >= 0.50 and r["bce"] < 175, r
+    dense, _, _ = train_autoencoder("dense", epochs=3, data=data, verbose=False)
+    conv, _, _ = train_autoencoder("conv", epochs=3, data=data, verbose=False)
+    assert evaluate(conv, data)["mse"] < evaluate(dense, data)["mse"]
