@@ -65,14 +65,16 @@ def main(argv: list[str] | None = None) -> int:
         f"{'model':<10} {'test MSE/pixel':>15} {'5-NN acc':>9} {'BCE/img':>8} {'KL/img':>7} "
         f"{'-ELBO':>7} {'train s':>8}",
     ]
-    for name, s in results.items():
-        def fmt(key, spec):
-            return format(s[key], spec) if key in s else "-"
+    def fmt(s: dict, key: str, spec: str) -> str:
+        return format(s[key], spec) if key in s else "-"
 
-        lines.append(
-            f"{name:<10} {fmt('mse', '15.5f')} {fmt('knn_acc', '9.3f')} {fmt('bce', '8.1f'):>8} "
-            f"{fmt('kl', '7.2f'):>7} {fmt('neg_elbo', '7.1f'):>7} {fmt('train_seconds', '8.0f')}"
-        )
+    for name, s in results.items():
+
+        cells = [fmt(s, "mse", "15.5f"), fmt(s, "knn_acc", "9.3f"), fmt(s, "bce", "8.1f"),
+                 fmt(s, "kl", "7.2f"), fmt(s, "neg_elbo", "7.1f"), fmt(s, "train_seconds", "8.0f")]
+        widths = (15, 9, 8, 7, 7, 8)
+        row = " ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True))
+        lines.append(f"{name:<10} {row}")
     text = "\n".join(lines)
     print(text)
     (args.out / "summary.txt").write_text(text + "\n")

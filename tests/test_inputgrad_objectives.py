@@ -81,9 +81,11 @@ class ToyModel:
         dpool = up.get("out", 0) @ self.B.T if "out" in up else 0
         dpool = dpool + up.get("pool", 0)
         hw = self.c1.shape[2] * self.c1.shape[3]
-        dc1 = np.broadcast_to(np.asarray(dpool)[..., None, None] / hw, self.c1.shape) if np.ndim(
-            dpool
-        ) else np.zeros_like(self.c1)
+        dc1 = (
+            np.broadcast_to(np.asarray(dpool)[..., None, None] / hw, self.c1.shape)
+            if np.ndim(dpool)
+            else np.zeros_like(self.c1)
+        )
         dc1 = dc1 + up.get("c1", 0)
         dz = dc1 * (1 - self.c1**2)
         return np.einsum("fc,nfhw->nchw", self.A, dz)
@@ -111,6 +113,7 @@ OBJECTIVES = [
     ("layermean_sq", lambda: LayerMean("c1", squared=True)),
     ("l2", lambda: L2()),
     ("l2_centered", lambda: L2(center=[0.5, 0.4, 0.1])),
+    ("l2_scaled", lambda: L2(center=0.3, scale=[2.0, 0.5, 1.5])),
     ("tv2", lambda: TotalVariation()),
     ("tv1", lambda: TotalVariation(power=1.0)),
     ("tv_layer", lambda: TotalVariation("c1", power=1.5)),
@@ -141,6 +144,7 @@ def test_objective_activation_gradient(toy, name, make):
     grads = obj.grad(acts)
     assert set(grads) <= set(obj.layers)
     for k in obj.layers:
+
         def f(a, k=k):
             return obj.value({**acts, k: a})
 
@@ -278,7 +282,14 @@ def test_optimize_input_increases_objective(toy, update):
     x0 = np.full((1, 3, 5, 6), 0.5)
     lr = {"adam": 0.05, "sgd": 0.5, "normalized_sgd": 0.05}[update]
     x, hist = optimize_input(
-        toy, obj, x0, steps=30, update=update, lr=lr, seed=0, progress=False,
+        toy,
+        obj,
+        x0,
+        steps=30,
+        update=update,
+        lr=lr,
+        seed=0,
+        progress=False,
         transforms=[Jitter(1), Blur(10, 0.5)],
     )
     assert len(hist) == 30 and hist[-1] > hist[0]
@@ -289,13 +300,28 @@ def test_optimize_input_increases_objective(toy, update):
 def test_optimize_input_seeded_octaves_callback(toy):
     obj = LayerMean("c1", squared=True)
     x0 = np.random.default_rng(7).uniform(0.2, 0.8, (1, 3, 12, 14))
-    kw = dict(steps=4, update="normalized_sgd", lr=0.02, seed=3, progress=False,
-              transforms=[Jitter(2)], octave_scales=[0.5, 1.0], tile_size=6)
+    kw = dict(
+        steps=4,
+        update="normalized_sgd",
+        lr=0.02,
+        seed=3,
+        progress=False,
+        transforms=[Jitter(2)],
+        octave_scales=[0.5, 1.0],
+        tile_size=6,
+    )
     a, ha = optimize_input(toy, obj, x0, **kw)
     b, hb = optimize_input(toy, obj, x0, **kw)
     assert np.array_equal(a, b) and ha == hb and len(ha) == 8
     assert a.shape == x0.shape
     calls = []
-    _, h = optimize_input(toy, obj, x0, steps=10, lr=0.01, progress=False,
-                          callback=lambda s, x, v: calls.append(s) or s == 2)
+    _, h = optimize_input(
+        toy,
+        obj,
+        x0,
+        steps=10,
+        lr=0.01,
+        progress=False,
+        callback=lambda s, x, v: calls.append(s) or s == 2,
+    )
     assert calls == [0, 1, 2] and len(h) == 3

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from convnet.optim import (
-    KERAS_DEFAULTS,
     UPDATE_RULES,
     adam,
     constant,
@@ -231,39 +230,5 @@ def test_schedules():
         s(-1)
 
 
-# --- Keras cross-check ------------------------------------------------------------------------
-
-
-@pytest.mark.tf
-def test_matches_keras_defaults():
-    keras = pytest.importorskip("keras")
-    # A large epsilon makes the epsilon placement visible (with 1e-7 it is below float32 noise).
-    makers = {
-        "sgd": (lambda: keras.optimizers.SGD(), {}),
-        "sgd_momentum": (lambda: keras.optimizers.SGD(momentum=0.9), {}),
-        "nesterov": (lambda: keras.optimizers.SGD(momentum=0.9, nesterov=True), {}),
-        "rmsprop": (lambda: keras.optimizers.RMSprop(epsilon=0.1), {"epsilon": 0.1}),
-        "adam": (
-            lambda: keras.optimizers.Adam(learning_rate=0.1, epsilon=0.1),
-            {"epsilon": 0.1, "learning_rate": 0.1},
-        ),
-    }
-    rng = np.random.default_rng(3)
-    w0 = rng.standard_normal((3, 4)).astype(np.float32)
-    grads = [rng.standard_normal((3, 4)).astype(np.float32) for _ in range(3)]
-    for name, (make, override) in makers.items():
-        opt = make()
-        var = keras.Variable(w0.copy())
-        w, cfg = w0.copy(), {**KERAS_DEFAULTS[name], **override}
-        wrong = {**cfg, "epsilon_placement": {"rmsprop": "outside", "adam": "corrected"}.get(name)}
-        ww = w0.copy()
-        for g in grads:
-            opt.apply_gradients([(keras.ops.convert_to_tensor(g), var)])
-            w, cfg = UPDATE_RULES[name](w, g, cfg)
-            if wrong["epsilon_placement"]:
-                ww, wrong = UPDATE_RULES[name](ww, g, wrong)
-        # float32 arithmetic in a different order: a few ulps after 3 steps
-        kw = np.asarray(var.numpy())
-        np.testing.assert_allclose(w, kw, rtol=1e-5, atol=1e-6, err_msg=name)
-        if wrong["epsilon_placement"]:  # the test can tell the placements apart
-            assert np.abs(ww - kw).max() > 1e-4, name
+# Keras parity (float64, every rule, epsilon placements, KERAS_DEFAULTS) is tested in
+# tests/test_interop_optim.py.

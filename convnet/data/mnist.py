@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,9 @@ def read_idx(path: str | os.PathLike, ndim: int, count: int | None = None) -> np
         with opener(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError, zlib.error) as e:
-        raise DataError(f"{path}: not a readable {'gzip' if opener is gzip.open else ''} IDX file ({e})") from e
+        raise DataError(
+            f"{path}: not a readable {'gzip' if opener is gzip.open else ''} IDX file ({e})"
+        ) from e
     if len(raw) < 4:
         raise DataError(f"{path}: IDX file too short ({len(raw)} bytes) for a header")
     if raw[0] != 0 or raw[1] != 0 or raw[2] != _UBYTE:
@@ -69,11 +72,23 @@ def read_idx(path: str | os.PathLike, ndim: int, count: int | None = None) -> np
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
+@lru_cache(maxsize=4)
+def _read_idx_cached(path: Path, stamp: tuple[int, int], ndim: int, count: int) -> np.ndarray:
+    # keyed on (mtime, size) so a replaced file is re-read; the arrays are read-only and
+    # every caller copies what it returns, so sharing them is safe (55 MB for all of MNIST)
+    return read_idx(path, ndim, count)
+
+
+def _read(path: Path, ndim: int, count: int) -> np.ndarray:
+    st = path.stat()
+    return _read_idx_cached(path.resolve(), (st.st_mtime_ns, st.st_size), ndim, count)
+
+
 def _load_split(images: Path, labels: Path, count: int) -> tuple[np.ndarray, np.ndarray]:
-    x = read_idx(images, 3, count)
+    x = _read(images, 3, count)
     if x.shape[1:] != (28, 28):
         raise DataError(f"{images}: images are {x.shape[1:]}, expected (28, 28)")
-    y = read_idx(labels, 1, count)
+    y = _read(labels, 1, count)
     if y.max() > 9:
         raise DataError(f"{labels}: label {int(y.max())} out of range 0..9")
     return x.reshape(count, 1, 28, 28), y.astype(np.int64)

@@ -31,6 +31,7 @@ import gzip
 import hashlib
 import http.client
 import os
+import socket
 import tarfile
 import tempfile
 import time
@@ -53,7 +54,9 @@ __all__ = [
     "offline",
 ]
 
-_USER_AGENT = "convnet-data/1.0 (+https://github.com/)"
+_USER_AGENT = "convnet-data/1.0"
+# seconds before the first retry (doubling after each); tests set it to 0
+DEFAULT_BACKOFF = 1.0
 _CHUNK = 1 << 16
 
 
@@ -187,14 +190,22 @@ def _candidates(relpath: str, path: str | os.PathLike | None) -> list[Path]:
 
 
 def _missing_message(relpath: str, path, reason: str) -> str:
-    searched = ", ".join(str(d / relpath) for d in search_dirs(path))
+    """One line: what is missing, where to put it, then what was tried."""
     env = os.environ.get("CONVNET_DATA_DIR")
-    where = f"{Path(env) / relpath} ($CONVNET_DATA_DIR)" if env else f"{cache_dir() / relpath}"
+    if env:
+        where = f"put it at {Path(env) / relpath} ($CONVNET_DATA_DIR)"
+    else:
+        where = (
+            f"put it at {cache_dir() / relpath}, or set CONVNET_DATA_DIR to a folder "
+            f"that holds {relpath}"
+        )
     hint = RESOURCES[relpath].hint if relpath in RESOURCES else ""
-    msg = f"data file {relpath!r} not found (searched {searched}); {reason}. Put it at {where}"
-    if not env:
-        msg += " or set CONVNET_DATA_DIR to a folder that holds it"
-    return msg + "." + (f" {hint}" if hint else "")
+    searched = ", ".join(str(d / relpath) for d in search_dirs(path))
+    return (
+        f"data file {relpath!r} not found: {where}."
+        + (f" {hint}" if hint else "")
+        + f" (searched {searched}; {reason})"
+    )
 
 
 def find_data_file(
@@ -261,12 +272,17 @@ def _download_archive(res: Resource, progress: bool | None) -> None:
         )
         folder = res.archive_folder
         assert folder is not None
-        with tarfile.open(archive, "r:gz") as tf:
-            members = [
-                m for m in tf.getmembers() if m.name == folder or m.name.startswith(folder + "/")
-            ]
-            # the 'data' filter refuses absolute paths, '..', links out of the tree, devices
-            tf.extractall(tmp_path / "x", members=members, filter="data")
+        try:
+            with tarfile.open(archive, "r:gz") as tf:
+                members = [
+                    m
+                    for m in tf.getmembers()
+                    if m.name == folder or m.name.startswith(folder + "/")
+                ]
+                # the 'data' filter refuses absolute paths, '..', links out of the tree, devices
+                tf.extractall(tmp_path / "x", members=members, filter="data")
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+            raise DataError(f"{archive_name}: cannot unpack ({type(e).__name__}: {e})") from e
         src = tmp_path / "x" / folder
         dst = cache / folder
         dst.mkdir(parents=True, exist_ok=True)
@@ -278,6 +294,16 @@ def _download_archive(res: Resource, progress: bool | None) -> None:
 
 class _Retryable(Exception):
     """A failure worth another attempt at the same URL (network, 5xx, truncation)."""
+
+
+class _Permanent(Exception):
+    """A failure that another attempt at the same URL would repeat (unknown host)."""
+
+
+def _describe(e: Exception) -> str:
+    if isinstance(e, urllib.error.HTTPError):
+        return f"HTTP {e.code} {e.reason}"
+    return str(e)
 
 
 class _BadContent(Exception):
@@ -339,7 +365,11 @@ def _fetch(url: str, tmp: Path, timeout: float, progress: bool | None, desc: str
         if 500 <= e.code < 600 or e.code in (408, 429):
             raise _Retryable(f"HTTP {e.code} {e.reason}") from e
         raise  # other 4xx: the URL is wrong, retrying will not help
-    except (urllib.error.URLError, http.client.HTTPException, OSError, EOFError) as e:
+    except urllib.error.URLError as e:
+        if isinstance(e.reason, socket.gaierror):  # no DNS: offline, or a wrong host name
+            raise _Permanent(f"cannot resolve host ({e.reason})") from e
+        raise _Retryable(f"{type(e).__name__}: {e.reason}") from e
+    except (http.client.HTTPException, OSError, EOFError) as e:
         # connection refused/reset, timeouts, IncompleteRead (server closed early)
         raise _Retryable(f"{type(e).__name__}: {e}") from e
 
@@ -358,7 +388,7 @@ def download_file(
     gunzip_sha256: str | None = None,
     size: int | None = None,
     retries: int = 3,
-    backoff: float = 1.0,
+    backoff: float | None = None,
     timeout: float = 60.0,
     progress: bool | None = None,
     sleep: Callable[[float], None] = time.sleep,
@@ -371,7 +401,8 @@ def download_file(
     - sha256 / gunzip_sha256 / size: what the bytes (or their gunzipped content) must match;
       a mismatch moves on to the next mirror (retrying the same one would not help).
     - retries: attempts per URL for transient failures (network errors, HTTP 5xx/408/429,
-      a body shorter than its Content-Length), with ``backoff * 2**k`` seconds between them.
+      a body shorter than its Content-Length), with ``backoff * 2**k`` seconds between them
+      (``backoff=None``: ``DEFAULT_BACKOFF``, 1 s).
     - timeout: socket timeout in seconds; progress: tqdm bar (None: only on a terminal).
 
     Returns: ``Path(dest)``. Nothing but the verified file is ever written at ``dest``, and no
@@ -383,6 +414,8 @@ def download_file(
     if isinstance(urls, str):
         urls = [urls]
     dest = Path(dest)
+    if backoff is None:
+        backoff = DEFAULT_BACKOFF
     if retries < 1:
         raise ValueError(f"download_file: retries must be >= 1, got {retries}")
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -402,19 +435,20 @@ def download_file(
                 return dest
             except _Retryable as e:
                 only_bad_content = False
-                failures.append(f"{url}: {e}")
                 if attempt + 1 < retries:
                     sleep(backoff * 2**attempt)
+                    continue
+                failures.append(f"{url}: {e} ({retries} attempts)")
             except _BadContent as e:
+                # the same mirror would send the same bytes again: try the next one
                 failures.append(f"{url}: {e}")
-                break
-            except urllib.error.HTTPError as e:
+            except (_Permanent, urllib.error.HTTPError) as e:
                 only_bad_content = False
-                failures.append(f"{url}: HTTP {e.code} {e.reason}")
-                break
+                failures.append(f"{url}: {_describe(e)}")
             finally:
                 if tmp.exists():
                     tmp.unlink()
+            break
     detail = "; ".join(failures)
     if only_bad_content:
         raise DataError(f"download of {dest.name} failed verification: {detail}")

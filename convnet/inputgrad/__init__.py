@@ -6,6 +6,13 @@ Keras models) and works in model input space, with epsilons and clip bounds in p
 converted through the backend's :class:`InputSpace`.
 """
 
+from convnet.inputgrad.adversarial import (
+    AttackResult,
+    fgsm,
+    fooling_image,
+    iterative_fgsm,
+    quantize,
+)
 from convnet.inputgrad.backend import (
     Backend,
     InputSpace,
@@ -15,6 +22,7 @@ from convnet.inputgrad.backend import (
     pixels_to_uint8,
     save_png,
 )
+from convnet.inputgrad.classviz import class_visualization
 from convnet.inputgrad.objectives import (
     L2,
     Channel,
@@ -27,6 +35,10 @@ from convnet.inputgrad.objectives import (
     Sum,
     TotalVariation,
 )
+from convnet.inputgrad.optimize import optimize_input, value_and_grad
+from convnet.inputgrad.preferred import preferred_input
+from convnet.inputgrad.saliency import input_gradient_pixels, saliency_map
+from convnet.inputgrad.transforms import Blur, Clip, Jitter, Transform
 
 __all__ = [
     "Backend",
@@ -46,4 +58,19 @@ __all__ = [
     "LayerMean",
     "L2",
     "TotalVariation",
+    "optimize_input",
+    "value_and_grad",
+    "Transform",
+    "Jitter",
+    "Blur",
+    "Clip",
+    "saliency_map",
+    "input_gradient_pixels",
+    "class_visualization",
+    "AttackResult",
+    "fgsm",
+    "iterative_fgsm",
+    "fooling_image",
+    "quantize",
+    "preferred_input",
 ]

@@ -321,34 +321,50 @@ class LayerMean(Objective):
 
 
 class L2(Objective):
-    """``sum((act - center)**2)`` (default on the input: the Simonyan image prior ||x||^2).
+    """``sum(((act - center) / scale)**2)`` (default on the input: the image prior ||x||^2).
 
     Inputs:
     - layer: default ``"input"``.
     - center: scalar or per-channel (C,) values subtracted first (e.g. mid-grey in model
       units, so the prior pulls towards grey rather than towards the value 0).
+    - scale: scalar or per-channel (C,) divisor (to state the penalty in units independent
+      of the model's preprocessing).
     """
 
-    def __init__(self, layer: str = INPUT, center: float | Sequence[float] | None = None):
+    def __init__(
+        self,
+        layer: str = INPUT,
+        center: float | Sequence[float] | np.ndarray | None = None,
+        scale: float | Sequence[float] | np.ndarray | None = None,
+    ) -> None:
         self.layer = layer
         self.center = None if center is None else np.asarray(center, dtype=np.float64)
+        self.scale = None if scale is None else np.asarray(scale, dtype=np.float64)
         self.layers = (layer,)
 
-    def _diff(self, a: np.ndarray) -> np.ndarray:
-        if self.center is None:
-            return a
-        c = self.center
-        if c.ndim == 1 and a.ndim == 4:
-            c = c.reshape(1, -1, 1, 1)
-        return a - c.astype(a.dtype)
+    @staticmethod
+    def _bcast(v: np.ndarray, a: np.ndarray) -> np.ndarray:
+        if v.ndim == 1 and a.ndim == 4:
+            v = v.reshape(1, -1, 1, 1)
+        return v.astype(a.dtype)
+
+    def _z(self, a: np.ndarray) -> np.ndarray:
+        if self.center is not None:
+            a = a - self._bcast(self.center, a)
+        if self.scale is not None:
+            a = a / self._bcast(self.scale, a)
+        return a
 
     def value(self, acts: Acts) -> float:
-        d = self._diff(self._act(acts, self.layer))
-        return float(np.sum(d.astype(np.float64) ** 2))
+        z = self._z(self._act(acts, self.layer))
+        return float(np.sum(z.astype(np.float64) ** 2))
 
     def grad(self, acts: Acts) -> dict[str, np.ndarray]:
         a = self._act(acts, self.layer)
-        return {self.layer: (2 * self._diff(a)).astype(a.dtype)}
+        g = 2 * self._z(a)
+        if self.scale is not None:
+            g = g / self._bcast(self.scale, a)
+        return {self.layer: g.astype(a.dtype)}
 
     def __repr__(self) -> str:
         return f"L2({self.layer!r})"

@@ -275,6 +275,38 @@ def constant_pad_layer_class() -> Any:
     return ConstantPad2D
 
 
+_LEAKY_CLS: Any = None
+
+
+def exact_leaky_relu_class() -> Any:
+    """Keras layer ``ExactLeakyReLU(negative_slope)``: ``max(x, 0) + slope * min(x, 0)`` with
+    the slope in the layer's dtype (``keras.layers.LeakyReLU`` rounds it to float32)."""
+    global _LEAKY_CLS
+    if _LEAKY_CLS is not None:
+        return _LEAKY_CLS
+    keras = import_keras()
+
+    @keras.saving.register_keras_serializable(package="convnet")
+    class ExactLeakyReLU(keras.layers.Layer):
+        def __init__(self, negative_slope=0.01, **kwargs):
+            super().__init__(**kwargs)
+            self.negative_slope = float(negative_slope)
+
+        def call(self, x):
+            ops = keras.ops
+            slope = ops.convert_to_tensor(np.asarray(self.negative_slope, dtype=self.compute_dtype))
+            return ops.where(x > 0, x, x * slope)
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+        def get_config(self):
+            return {**super().get_config(), "negative_slope": self.negative_slope}
+
+    _LEAKY_CLS = ExactLeakyReLU
+    return ExactLeakyReLU
+
+
 # --------------------------------------------------------------------------------------------
 # to_keras
 # --------------------------------------------------------------------------------------------
@@ -403,7 +435,12 @@ def to_keras(model: Any, copy_weights: bool = True) -> Any:
             t = L.Activation("tanh", name=name, dtype=dname)(t)
         elif kind == "LeakyReLU":
             alpha = float(_opt(layer, "alpha", "negative_slope", default=0.01))
-            t = L.LeakyReLU(negative_slope=alpha, name=name, dtype=dname)(t)
+            if dname == "float64":
+                # TF's LeakyRelu op stores alpha as a float32 attribute, so in float64 it is
+                # off by ~1e-9 relative; this layer keeps the slope in float64.
+                t = exact_leaky_relu_class()(negative_slope=alpha, name=name, dtype=dname)(t)
+            else:
+                t = L.LeakyReLU(negative_slope=alpha, name=name, dtype=dname)(t)
         elif kind == "Dropout":
             t = L.Dropout(float(_opt(layer, "p", "rate", default=0.5)), name=name, dtype=dname)(t)
         elif kind == "BatchNorm":
@@ -931,7 +968,7 @@ def from_keras(keras_model: Any, dtype: Any = None) -> Any:
                 )
             add(M.ReLU(**kw(lname)))
             prev_nonneg = True
-        elif kind == "LeakyReLU":
+        elif kind in ("LeakyReLU", "ExactLeakyReLU"):
             add(M.LeakyReLU(alpha=float(kl.negative_slope), **kw(lname)))
             prev_nonneg = False
         elif kind == "Activation":
@@ -1329,6 +1366,7 @@ __all__ = [
     "DEFAULT_RTOL",
     "compare",
     "constant_pad_layer_class",
+    "exact_leaky_relu_class",
     "conv_transpose_weight_from_keras",
     "conv_transpose_weight_to_keras",
     "conv_weight_from_keras",

@@ -89,7 +89,7 @@ def conv_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarra
     - dx: shape (N, C, H, W); dw: shape (F, C, HH, WW); db: shape (F,).
     """
     tag = cache[0] if isinstance(cache, tuple) and cache else None
-    if tag not in CONV_BACKENDS:
+    if not isinstance(tag, str) or tag not in CONV_BACKENDS:
         raise ValueError(
             f"conv_backward: cache must come from a conv forward pass (one of "
             f"{sorted(CONV_BACKENDS)}), got {type(cache).__name__} tagged {tag!r}"

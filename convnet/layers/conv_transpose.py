@@ -1,10 +1,125 @@
-"""PLACEHOLDER: to be written (see docs/internals.md)."""
+"""Transposed convolution ("deconvolution"): the adjoint of a convolution, plus a bias.
+
+Take a convolution ``conv`` with weights ``w`` of shape ``(F, C, HH, WW)``, stride ``s``, padding
+``p`` and dilation ``d``, mapping ``(N, C, H', W')`` to ``(N, F, H, W)``. Its transpose maps
+``(N, F, H, W)`` back to ``(N, C, H', W')``:
+
+    conv_transpose(x, w, b) = conv^T(x) + b,   <conv(z, w), x> == <z, conv^T(x)> for all z.
+
+So the forward pass of a transposed convolution is the input-gradient (``dx``) computation of
+a convolution (``col2im(w^T x)``), and its backward pass is a convolution forward (for ``dx``)
+plus the convolution's weight gradient (for ``dw``). Every input pixel "paints" a copy of the
+kernel, scaled by its value, into the output at a stride of ``s``; the output grows:
+
+    H' = (H - 1)*s - 2p + d*(HH - 1) + 1 + output_padding      (likewise W')
+
+``output_padding`` (``0 <= op < max(s, d)``) adds rows/columns at the bottom/right: several
+``H'`` give the same conv output size ``H`` when ``s > 1``, and it picks among them (as in
+Keras/PyTorch). Those rows receive no kernel contribution, only the bias.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from convnet.layers.conv_naive import (
+    ConvGeometry,
+    _int_param,
+    check_cache,
+    check_dout,
+    check_float_array,
+    conv_params,
+)
+from convnet.layers.conv_numba import conv_apply, conv_data_grad, conv_weight_grad
 
 
-def conv_transpose_forward(*args, **kwargs):
-    raise NotImplementedError('conv_transpose_forward')
+def _transpose_geometry(
+    layer: str, x: np.ndarray, w: np.ndarray, b: np.ndarray, conv_param: Any
+) -> tuple[ConvGeometry, int]:
+    """Geometry of the convolution whose adjoint this is; also returns output_padding."""
+    stride, pad, dilation = conv_params(layer, conv_param)
+    op = _int_param(layer, conv_param, "output_padding", 0, 0)
+    if op >= max(stride, dilation):
+        raise ValueError(
+            f"{layer}: conv_param['output_padding'] must be < max(stride, dilation) == "
+            f"{max(stride, dilation)}, got {op}"
+        )
+    if w.ndim != 4:
+        raise ValueError(f"{layer}: w must be 4-D (F, C, HH, WW), got shape {w.shape}")
+    F, C, HH, WW = w.shape
+    if x.ndim != 4 or x.shape[1] != F:
+        raise ValueError(
+            f"{layer}: x must be 4-D (N, F, H, W) with F == w.shape[0] == {F}, got {x.shape}"
+        )
+    if min(w.shape) < 1 or min(x.shape) < 1:
+        raise ValueError(f"{layer}: x {x.shape} and w {w.shape} must have no empty axis")
+    if b.shape != (C,):
+        raise ValueError(f"{layer}: b must have shape (C,) == ({C},) == w.shape[1], got {b.shape}")
+    N, _, H, W = x.shape
+    H_t = (H - 1) * stride - 2 * pad + dilation * (HH - 1) + 1 + op
+    W_t = (W - 1) * stride - 2 * pad + dilation * (WW - 1) + 1 + op
+    if H_t < 1 or W_t < 1:
+        raise ValueError(
+            f"{layer}: output size would be {H_t}x{W_t} for x {x.shape}, w {w.shape}, "
+            f"stride {stride}, pad {pad}: reduce pad"
+        )
+    # The convolution this is the adjoint of: input (N, C, H_t, W_t), output (N, F, H, W).
+    return ConvGeometry(N, C, H_t, W_t, F, HH, WW, stride, pad, dilation, H, W), op
 
 
-def conv_transpose_backward(*args, **kwargs):
-    raise NotImplementedError('conv_transpose_backward')
+def conv_transpose_forward(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray, conv_param: dict
+) -> tuple[np.ndarray, tuple]:
+    """Forward pass of a transposed convolution.
 
+    Inputs:
+    - x: input of shape (N, F, H, W).
+    - w: weights of shape (F, C, HH, WW): the weights of the convolution (C -> F channels) this
+      layer is the transpose of.
+    - b: biases of shape (C,).
+    - conv_param: {'stride': s, 'pad': p, 'output_padding': op (default 0),
+      'dilation': d (default 1)}.
+
+    Returns a tuple of:
+    - out: output of shape (N, C, H', W'), H' = (H-1)*s - 2p + d*(HH-1) + 1 + op; same dtype.
+    - cache: ('conv_transpose', x, w, b, conv_param) for :func:`conv_transpose_backward`.
+    """
+    layer = "conv_transpose_forward"
+    x, w, b = (check_float_array(layer, n, a) for n, a in (("x", x), ("w", w), ("b", b)))
+    g, _ = _transpose_geometry(layer, x, w, b, conv_param)
+    dtype = np.result_type(x.dtype, w.dtype, b.dtype)
+    x = np.ascontiguousarray(x, dtype=dtype)
+    w = np.ascontiguousarray(w, dtype=dtype)
+    b = b.astype(dtype, copy=False)
+    out = conv_data_grad(x, w, g)
+    out += b[None, :, None, None]
+    return out, ("conv_transpose", x, w, b, dict(conv_param))
+
+
+def conv_transpose_backward(
+    dout: np.ndarray, cache: tuple
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Backward pass of a transposed convolution.
+
+    Inputs:
+    - dout: upstream gradient of shape (N, C, H', W').
+    - cache: from :func:`conv_transpose_forward`.
+
+    Returns a tuple of:
+    - dx: shape (N, F, H, W): the convolution of dout with w (the adjoint of the adjoint).
+    - dw: shape (F, C, HH, WW).
+    - db: shape (C,).
+    """
+    layer = "conv_transpose_backward"
+    _, x, w, b, conv_param = check_cache(layer, cache, "conv_transpose", 5)
+    g, _ = _transpose_geometry(layer, x, w, b, conv_param)
+    dout = check_dout(layer, dout, (g.N, g.C, g.H, g.W), x.dtype)
+    dout = np.ascontiguousarray(dout)
+    dx = conv_apply(dout, w, None, g)
+    # out = conv^T(x; w): the same bilinear form as conv(dout; w) paired with x, so the weight
+    # gradient is the convolution's weight gradient with input dout and output-gradient x.
+    dw, _ = conv_weight_grad(dout, x, g)
+    db = dout.sum(axis=(0, 2, 3))
+    return dx, dw, db

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ import numpy as np
 
 from convnet.errors import CheckpointError
 from convnet.layers import bce_with_logits_loss, gaussian_kl, mse_loss, sigmoid_forward
+from convnet.models.init import as_generator
 from convnet.models.modules import (
     Conv2D,
     ConvTranspose2D,
@@ -42,12 +42,10 @@ from convnet.models.modules import (
     Module,
     ReLU,
     Reshape,
-    Sigmoid,
     _ChildView,
     register_layer,
 )
-from convnet.models.init import as_generator
-from convnet.models.sequential import Sequential
+from convnet.models.sequential import Sequential, atomic_savez
 
 IMAGE_SHAPE = (1, 28, 28)
 
@@ -239,19 +237,9 @@ class _AutoencoderBase:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the parameters and the configuration to ``path`` (.npz, atomically)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {k: np.asarray(v) for k, v in self.params.items()}
         arrays["__config__"] = np.array(json.dumps({"kind": self.kind, **self.get_config()}))
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp.npz")
-        os.close(fd)
-        try:
-            np.savez(tmp, **arrays)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return path
+        return atomic_savez(path, arrays)
 
     def load_weights(self, path: str | os.PathLike) -> None:
         """Load parameters saved by :meth:`save`; names and shapes must match exactly."""

@@ -810,8 +810,9 @@ class Dropout(Module):
     by ``1/(1-p)``; identity at test time. Any shape.
 
     Reproducible: the mask of the k-th training call is drawn from ``SeedSequence([seed, k])``;
-    the call counter is a buffer (``calls``), so it is saved in checkpoints and a resumed
-    training draws the same masks as an uninterrupted one.
+    the seed and the call counter are buffers (``seed``, ``calls``), so they are saved with
+    the model and in checkpoints, and a resumed training draws the same masks as an
+    uninterrupted one.
     """
 
     default_prefix = "dropout"
@@ -823,17 +824,22 @@ class Dropout(Module):
         if not 0.0 <= float(p) < 1.0:
             raise ValueError(f"{self.label}: drop probability p must be in [0, 1), got {p}")
         self.p = float(p)
-        self.seed = None if seed is None else int(seed)
-        if self.seed is None:
-            self.seed = int(np.random.SeedSequence().generate_state(1)[0])
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1)[0])
+        self.buffers["seed"] = np.asarray(int(seed), dtype=np.int64)
         self.buffers["calls"] = np.zeros((), dtype=np.int64)
+
+    @property
+    def seed(self) -> int:
+        return int(self.buffers["seed"])
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         x = self._as_input(x, cast=False)
         param: dict[str, Any] = {"p": self.p, "mode": "train" if train else "test"}
         if train:
             k = int(self.buffers["calls"])
-            param["seed"] = int(np.random.SeedSequence([self.seed, k]).generate_state(1)[0])
+            ss = np.random.SeedSequence([self.seed, k])
+            param["seed"] = int(ss.generate_state(1)[0])
             self.buffers["calls"] = np.asarray(k + 1, dtype=np.int64)
         out, self.cache = L.dropout_forward(x, param)
         return out

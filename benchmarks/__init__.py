@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks against TensorFlow and PyTorch (see benchmarks/README.md)."""
