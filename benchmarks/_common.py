@@ -68,19 +68,23 @@ def pin_threads_in_process(threads: int, lib: str) -> None:
 
 
 def time_fn(fn: Callable[[], Any], warmup: int = 2, repeat: int = 10,
-            min_time: float = 0.0) -> dict[str, float]:
+            min_time: float = 0.0, max_time: float = 8.0) -> dict[str, float]:
     """Median/min wall time of ``fn()`` in milliseconds after ``warmup`` untimed calls.
 
-    Runs at least ``repeat`` timed calls, and more (up to 10x) until ``min_time`` seconds
-    have been spent, so that sub-millisecond calls get a stable median.
+    Runs ``repeat`` timed calls, more (up to 10x) until ``min_time`` seconds have been spent
+    so that sub-millisecond calls get a stable median, and fewer (but at least 3) when they
+    would take longer than ``max_time`` seconds, so slow backends keep the script short.
     """
     for _ in range(warmup):
         fn()
     times: list[float] = []
     start = time.perf_counter()
-    while len(times) < repeat or (
-        time.perf_counter() - start < min_time and len(times) < 10 * repeat
-    ):
+    while True:
+        elapsed = time.perf_counter() - start
+        if len(times) >= repeat and (elapsed >= min_time or len(times) >= 10 * repeat):
+            break
+        if len(times) >= 3 and elapsed >= max_time:
+            break
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
@@ -145,7 +149,7 @@ def machine_description(threads: int) -> str:
     except OSError:
         pass
     try:
-        load = "load average %.2f %.2f %.2f" % os.getloadavg()
+        load = "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     except OSError:
         load = "load unknown"
     vers = ", ".join(f"{k} {v or 'missing'}" for k, v in library_versions().items())

@@ -54,7 +54,7 @@ def conv_flops(N: int, C: int, H: int, W: int, F: int, K: int, pad: int) -> floa
 
 
 def _timing(quick: bool) -> dict[str, Any]:
-    return {"warmup": 1, "repeat": 3} if quick else {"warmup": 3, "repeat": 10, "min_time": 1.0}
+    return {"warmup": 1, "repeat": 3} if quick else {"warmup": 2, "repeat": 10, "min_time": 1.0}
 
 
 # ----------------------------------------------------------------------------------------
@@ -82,10 +82,11 @@ def worker_convnet(backend: str, quick: bool, threads: int) -> dict[str, Any]:
         try:
             out, _ = fwd(x, w, b, cp)
             dout = rng.standard_normal(out.shape).astype(np.float32)
+            f = lambda fwd=fwd, x=x, w=w, b=b, cp=cp: fwd(x, w, b, cp)
+            fb = lambda f=f, bwd=bwd, dout=dout: bwd(dout, f()[1])
             res[label] = {
-                "fwd": time_fn(lambda: fwd(x, w, b, cp), **_timing(quick))["median_ms"],
-                "fb": time_fn(lambda: bwd(dout, fwd(x, w, b, cp)[1]),
-                              **_timing(quick))["median_ms"],
+                "fwd": time_fn(f, **_timing(quick))["median_ms"],
+                "fb": time_fn(fb, **_timing(quick))["median_ms"],
             }
         except NotImplementedError as e:
             res[label] = {"error": f"not implemented: {e}"}
@@ -140,8 +141,9 @@ def worker_tf(quick: bool, threads: int) -> dict[str, Any]:
             return tape.gradient(y, [x, w], output_gradients=dout)
 
         res[label] = {
-            "fwd": time_fn(lambda: fwd(x, w), **_timing(quick))["median_ms"],
-            "fb": time_fn(lambda: fb(x, w, dout), **_timing(quick))["median_ms"],
+            "fwd": time_fn(lambda fwd=fwd, x=x, w=w: fwd(x, w), **_timing(quick))["median_ms"],
+            "fb": time_fn(lambda fb=fb, x=x, w=w, dout=dout: fb(x, w, dout),
+                          **_timing(quick))["median_ms"],
         }
     label, N, C, H, W = POOL_SHAPE
     x = tf.constant(rng.standard_normal((N, H, W, C)).astype(np.float32))

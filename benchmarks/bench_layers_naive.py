@@ -64,12 +64,12 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     if layer == "conv":
                         conv_out, _ = fwd(x, w, b, cp)
-                        f = lambda fwd=fwd: fwd(x, w, b, cp)
+                        f = lambda fwd=fwd, x=x, w=w, b=b, cp=cp: fwd(x, w, b, cp)
                         dout = np.ones_like(conv_out)
                     else:
                         assert conv_out is not None
                         p_out, _ = fwd(conv_out, pool_param)
-                        f = lambda fwd=fwd: fwd(conv_out, pool_param)
+                        f = lambda fwd=fwd, co=conv_out: fwd(co, pool_param)
                         dout = np.ones_like(p_out)
                     fb = lambda f=f, bwd=bwd, dout=dout: bwd(dout, f()[1])
                     # The naive loops take seconds: one warm-up-free timed call is plenty.

@@ -5,9 +5,9 @@ conv 32 3x3 pad 1 -> relu -> max-pool 2x2 -> dense 100 -> relu -> dense 10 -> so
 cross-entropy, Adam (lr 1e-3). Batch 100 and batch 10, synthetic data (speed does not
 depend on the pixel values).
 
-- convnet: one Solver step = ``model.loss(X, y)`` (forward + backward) and an Adam update of
-  every parameter (``convnet.solver.Solver._step`` when the Solver has one, else the same
-  two lines written out);
+- convnet: ``convnet.solver.Solver._step`` on consecutive minibatches: ``model.loss(X, y)``
+  (forward + backward), an Adam update of every parameter and the Solver's finiteness
+  checks (falls back to the first two written out if the Solver is unavailable);
 - Keras: ``model.fit`` for one epoch (after a warm-up epoch that traces the graph);
 - tf.function: a hand-written train step (GradientTape + Adam), traced once;
 - PyTorch: ``nn.Sequential`` + ``torch.optim.Adam`` (NCHW).
@@ -66,10 +66,43 @@ def _n_batches(batch: int, quick: bool) -> int:
     return max(5, (200 if quick else 2000) // batch)
 
 
+def _solver_step(model, X, y, batch: int) -> Callable[[int], None]:
+    """Solver._step on consecutive minibatches (else model.loss + Adam written out)."""
+    import numpy as np
+
+    from convnet.optim import adam
+
+    try:
+        from convnet.solver import Solver
+
+        solver = Solver(model, {"X_train": X, "y_train": y}, update_rule="adam",
+                        optim_config={"learning_rate": 1e-3}, batch_size=batch,
+                        num_epochs=1, verbose=False)
+        if hasattr(solver, "_step"):
+
+            def step(i: int) -> None:
+                """convnet.solver.Solver._step (loss, backward, Adam, finiteness checks)"""
+                i %= len(X) // batch
+                solver._step(np.arange(i * batch, (i + 1) * batch))
+
+            return step
+    except (ImportError, NotImplementedError, TypeError):
+        pass
+    configs: dict[str, dict] = {k: {"learning_rate": 1e-3} for k in model.params}
+
+    def manual_step(i: int) -> None:
+        """convnet.solver not available: model.loss + adam per parameter"""
+        i %= len(X) // batch
+        _, grads = model.loss(X[i * batch:(i + 1) * batch], y[i * batch:(i + 1) * batch])
+        for k in list(model.params):
+            model.params[k], configs[k] = adam(model.params[k], grads[k], configs[k])
+
+    return manual_step
+
+
 def worker_convnet(quick: bool, threads: int) -> dict[str, Any]:
     pin_threads_in_process(threads, "convnet")
     from convnet.models import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
-    from convnet.optim import adam
 
     res: dict[str, Any] = {}
     for batch in BATCHES:
@@ -80,21 +113,9 @@ def worker_convnet(quick: bool, threads: int) -> dict[str, Any]:
         )
         nb = _n_batches(batch, quick)
         X, y = _data(nb * batch)
-        configs: dict[str, dict] = {k: {"learning_rate": 1e-3} for k in model.params}
-
-        def step(i: int, model=model, X=X, y=y, configs=configs, batch=batch) -> None:
-            i %= len(X) // batch
-            _, grads = model.loss(X[i * batch:(i + 1) * batch], y[i * batch:(i + 1) * batch])
-            for k in list(model.params):
-                model.params[k], configs[k] = adam(model.params[k], grads[k], configs[k])
-
+        step = _solver_step(model, X, y, batch)
         res[str(batch)] = _images_per_s(step, nb, batch, 2 if quick else 3)
-    try:
-        import convnet.solver  # noqa: F401
-
-        res["note"] = "model.loss + adam per parameter (the body of a Solver step)"
-    except ImportError:
-        res["note"] = "convnet.solver not available: model.loss + adam per parameter"
+        res["note"] = step.__doc__
     return res
 
 

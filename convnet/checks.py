@@ -301,6 +301,29 @@ def _register_conv(layer: str, fwd_name: str, bwd_name: str) -> None:
 
     register(layer, "float32 in -> float32 out", (fwd_name, bwd_name), F32_TOL)(f32_case)
 
+    if fwd_name != "conv_forward_naive":
+        def vs_naive(get: Getter) -> tuple[float, str]:
+            # A larger shape than the numerical check can afford, against convnet's naive
+            # loops (analytic vs analytic, so a tight tolerance).
+            from convnet.layers.conv_naive import conv_backward_naive, conv_forward_naive
+
+            x, w, b = _conv_inputs((3, 3, 13, 11), (4, 3, 5, 5), 45)
+            param = {"stride": 2, "pad": 2}
+            out, cache = get(fwd_name)(x, w, b, dict(param))
+            ref_out, ref_cache = conv_forward_naive(x, w, b, dict(param))
+            dout = _rng(46).standard_normal(ref_out.shape)
+            grads = get(bwd_name)(dout, cache)
+            ref = conv_backward_naive(dout, ref_cache)
+            if len(grads) != 3:
+                return math.inf, f"backward returned {len(grads)} arrays, expected dx, dw, db"
+            errs = [rel_error(out, ref_out)] + [rel_error(g, r) for g, r in zip(grads, ref,
+                                                                                 strict=True)]
+            worst = ("out", "dx", "dw", "db")[int(np.argmax(errs))]
+            return max(errs), f"worst: {worst}"
+
+        register(layer, "forward+backward 5x5 s=2 p=2 vs naive", (fwd_name, bwd_name),
+                 FWD_TOL)(vs_naive)
+
 
 for _b in CONV_BACKENDS:
     _register_conv(f"conv_{_b}", f"conv_forward_{_b}", f"conv_backward_{_b}")
@@ -446,6 +469,22 @@ def _register_max_pool(layer: str, fwd_name: str, bwd_name: str) -> None:
                               ref_max_pool(x, 3, 3, 2))
 
     register(layer, "float32 in -> float32 out", (fwd_name, bwd_name), F32_TOL)(f32_case)
+
+    if fwd_name != "max_pool_forward_naive":
+        def vs_naive(get: Getter) -> tuple[float, str]:
+            from convnet.layers.pool_naive import max_pool_backward_naive, max_pool_forward_naive
+
+            x = _rng(135).standard_normal((3, 4, 15, 13))
+            param = _pool_param(3, 3, 2, 0, False)
+            out, cache = get(fwd_name)(x, dict(param))
+            ref_out, ref_cache = max_pool_forward_naive(x, dict(param))
+            dout = _rng(136).standard_normal(ref_out.shape)
+            dx = get(bwd_name)(dout, cache)
+            return max(rel_error(out, ref_out),
+                       rel_error(dx, max_pool_backward_naive(dout, ref_cache))), ""
+
+        register(layer, "forward+backward 3x3 s=2 vs naive", (fwd_name, bwd_name),
+                 FWD_TOL)(vs_naive)
 
 
 for _b in POOL_BACKENDS:
@@ -815,11 +854,14 @@ def load_student_module(path: str | Path) -> ModuleType:
     if spec is None or spec.loader is None:
         raise ConvnetError(f"--impl: cannot import {path} (not a Python file?)")
     module = importlib.util.module_from_spec(spec)
+    # Registered like a normal import so dataclasses/typing inside the module resolve it.
+    sys.modules[name] = module
     # Importable helpers next to the student's file (a common layout) should resolve.
     sys.path.insert(0, str(path.resolve().parent))
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
+        sys.modules.pop(name, None)
         raise ConvnetError(f"--impl: importing {path} failed: {type(exc).__name__}: {exc}") \
             from exc
     finally:
@@ -833,8 +875,8 @@ def defined_functions(module: Any) -> list[str]:
 
 
 def select_checks(only: str | None = None, extended: bool = True) -> list[Check]:
-    """Checks whose layer name matches ``only`` (comma-separated substrings or globs,
-    tried on ``layer`` and on ``layer: check``)."""
+    """Checks matching ``only``: comma-separated patterns, each a substring of
+    ``"layer: check"`` or a glob on ``layer`` or on ``"layer: check"``."""
     chosen = [c for c in REGISTRY if extended or not c.extended]
     if only:
         # The whole pattern too: check names may themselves contain commas.
@@ -842,7 +884,7 @@ def select_checks(only: str | None = None, extended: bool = True) -> list[Check]
 
         def match(c: Check) -> bool:
             full = f"{c.layer}: {c.name}"
-            return any(p in c.layer or fnmatch.fnmatch(c.layer, p) or fnmatch.fnmatch(full, p)
+            return any(p in full or fnmatch.fnmatch(c.layer, p) or fnmatch.fnmatch(full, p)
                        for p in pats)
 
         chosen = [c for c in chosen if match(c)]

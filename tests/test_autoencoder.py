@@ -38,31 +38,49 @@ def _off_kinks(model, seed=0):
     return model
 
 
-def _sparse_numeric_check(model, X, noise, num_per_param=1, h=1e-5, seed=0):
-    """Centred differences of the full loss for a few entries of every parameter array."""
+def _sparse_numeric_check(model, X, noise, num_per_param=1, h=1e-5, seed=0, keys=None):
+    """Worst relative error of centred differences of the full loss against the analytic
+    gradient, for a few random entries of every parameter array.
+
+    A bias moves thousands of pre-activations at once, so one of them may sit within ``h`` of
+    a ReLU kink, where a centred difference is wrong. Such entries are recognised because the
+    differences with ``h`` and ``h / 10`` disagree; they are left out, and at most one in five
+    entries may be.
+    """
+    def loss():
+        return model.loss(X, X, noise=noise)[0] if noise is not None else model.loss(X, X)[0]
+
+    def numeric(w, idx, step):
+        old = w[idx]
+        w[idx] = old + step
+        lp = loss()
+        w[idx] = old - step
+        lm = loss()
+        w[idx] = old
+        return (lp - lm) / (2 * step)
+
     _, grads = model.loss(X, X, noise=noise) if noise is not None else model.loss(X, X)
     grads = {k: np.array(v) for k, v in grads.items()}
     rng = np.random.default_rng(seed)
-    worst = 0.0
+    worst, kinks, total = 0.0, 0, 0
     params = model.params
-    for key in list(params):
+    for key in list(params) if keys is None else keys:
         w = params[key]
         for _ in range(num_per_param):
             idx = tuple(rng.integers(s) for s in w.shape)
-            old = w[idx]
-            w[idx] = old + h
-            lp = model.loss(X, X, noise=noise)[0] if noise is not None else model.loss(X, X)[0]
-            w[idx] = old - h
-            lm = model.loss(X, X, noise=noise)[0] if noise is not None else model.loss(X, X)[0]
-            w[idx] = old
-            num = (lp - lm) / (2 * h)
-            ana = grads[key][idx]
-            err = abs(num - ana) / max(1e-8, abs(num) + abs(ana))
-            # Entries whose gradient is ~0 (dead ReLUs) compare absolute values instead.
-            if abs(num) + abs(ana) > 1e-6:
-                worst = max(worst, err)
-            else:
+            num, ana = numeric(w, idx, h), grads[key][idx]
+            total += 1
+            if abs(num) + abs(ana) <= 1e-6:  # dead unit: both must be (almost) zero
                 assert abs(num - ana) < 1e-8, key
+                continue
+            err = abs(num - ana) / (abs(num) + abs(ana))
+            if err > 1e-6:
+                fine = numeric(w, idx, h / 10)
+                if abs(fine - num) > 1e-6 * (abs(fine) + abs(num)):
+                    kinks += 1
+                    continue
+            worst = max(worst, err)
+    assert kinks <= total // 5, f"{kinks} of {total} entries sit on kinks"
     return worst
 
 
@@ -73,7 +91,7 @@ def test_vae_full_loss_gradient_float64_fixed_noise():
     noise = np.random.default_rng(1).standard_normal((2, 2))
     # Tolerance 1e-6: the loss sums ~2400 BCE terms and ~400k weights feed it, so the centred
     # difference's round-off (~1e-16 * |loss| / h) is ~1e-9 of gradients of size ~1e-3.
-    assert _sparse_numeric_check(model, X, noise, num_per_param=2) < 1e-6
+    assert _sparse_numeric_check(model, X, noise) < 1e-6
 
 
 def test_vae_gradient_wrt_mu_and_logvar_paths():
@@ -84,7 +102,8 @@ def test_vae_gradient_wrt_mu_and_logvar_paths():
     _, grads = model.loss(X, X, noise=noise)
     for key in ("encoder/z/z_mean/W", "encoder/z/z_log_var/W"):
         assert np.abs(grads[key]).sum() > 0
-    assert _sparse_numeric_check(model, X, noise, seed=4) < 1e-6
+    heads = [k for k in model.params if "/z/" in k] + ["encoder/conv1/W", "encoder/fc1/W"]
+    assert _sparse_numeric_check(model, X, noise, seed=4, keys=heads) < 1e-6
 
 
 def test_course_loss_weights_match_its_formula():
@@ -107,7 +126,11 @@ def test_course_loss_weights_match_its_formula():
 def test_deterministic_autoencoders_gradients(cls):
     model = _off_kinks(cls(latent_dim=2, seed=1).astype(np.float64), seed=2)
     X = _images(2, seed=7)
-    assert _sparse_numeric_check(model, X, None) < 1e-6
+    # Every parameter array of the decoder, the first and last of the encoder.
+    keys = [k for k in model.params if k.startswith("decoder/")]
+    keys += [k for k in model.params if k.startswith("encoder/")][:2]
+    keys += [k for k in model.params if k.startswith("encoder/")][-2:]
+    assert _sparse_numeric_check(model, X, None, keys=keys) < 1e-6
 
 
 def test_encoder_and_decoder_stand_alone_and_errors():

@@ -345,9 +345,14 @@ def test_preprocess_digit_synthetic_photo(tmp_path):
     assert 18 <= rows.max() - rows.min() + 1 <= 21  # the tall side fills 20 pixels
     cy, cx = _centre_of_mass(a)  # MNIST's convention: centre of mass at pixel (14, 14)
     assert abs(cy - 14) <= 0.6 and abs(cx - 14) <= 0.6
-    # forcing no inversion on a light background finds the background as the "digit"
     y = preprocess_digit(tmp_path / "digit.png", value_range=(-1, 1))
-    assert y.min() == -1.0 and y.max() == pytest.approx(1.0)
+    np.testing.assert_allclose(y, 2 * x - 1, atol=1e-6)
+    # without the automatic inversion the light paper would be taken for the digit
+    z = preprocess_digit(tmp_path / "digit.png", invert=False)
+    assert z.mean() > 2 * x.mean()
+    # an already MNIST-like (light on dark) picture is not inverted (atol: the file was
+    # rounded to 8 bits, the array was not)
+    np.testing.assert_allclose(preprocess_digit(255.0 - noisy), x, atol=5e-3)
     with pytest.raises(DataError, match="no digit"):
         preprocess_digit(np.full((50, 50), 200.0))
 

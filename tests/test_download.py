@@ -135,7 +135,7 @@ def assert_clean(folder):
 
 def test_good_file(server, tmp_path):
     dest = tmp_path / "d" / "good.bin"
-    out = download_file(server + "/good.bin", dest, sha256=GOOD_SHA, size=len(GOOD))
+    out = download_file(server + "/good.bin", dest, sha256=GOOD_SHA, size=len(GOOD), progress=True)
     assert out == dest and dest.read_bytes() == GOOD
     assert_clean(dest.parent)
 

@@ -320,3 +320,22 @@ def test_hypothesis_strategy_covers_interesting_cases():
 
     collect()
     assert {"overlap", "skip", "tile", "ceil", "pad"} <= seen
+
+
+@pytest.mark.parametrize("threshold", [0, 1 << 62])
+def test_numba_parallel_and_serial_paths_agree(monkeypatch, threshold):
+    # Small test inputs normally take the serial path; force each path in turn.
+    import convnet.layers.pool_numba as pn
+
+    monkeypatch.setattr(pn, "PARALLEL_MIN_FORWARD", threshold)
+    monkeypatch.setattr(pn, "PARALLEL_MIN_BACKWARD", threshold)
+    rng = np.random.default_rng(7)
+    x = rng.integers(-3, 3, size=(3, 5, 13, 12)).astype(np.float64)  # many ties
+    for param in (pp(2, 2, 2), pp(3, 3, 2, pad=1, ceil_mode=True), pp(2, 3, 1)):
+        ref, ref_cache = max_pool_forward_naive(x, param)
+        dout = rng.standard_normal(ref.shape)
+        out, cache = pn.max_pool_forward_numba(x, param)
+        np.testing.assert_array_equal(out, ref)
+        np.testing.assert_allclose(pn.max_pool_backward_numba(dout, cache),
+                                   max_pool_backward_naive(dout, ref_cache), rtol=1e-12,
+                                   atol=1e-12)

@@ -36,7 +36,8 @@ def register(subparsers: Any) -> None:
                         "convnet.layers) to check instead of convnet's own")
     p.add_argument("--json", metavar="OUT", dest="json_out", help="write the results as JSON")
     p.add_argument("--only", metavar="PATTERN",
-                   help="only layers matching PATTERN (substring or glob; comma-separated)")
+                   help="only checks matching PATTERN: a substring of 'layer: check' or a glob "
+                        "on the layer name; comma-separated")
     p.add_argument("--extended", action=argparse.BooleanOptionalAction, default=None,
                    help="also check dilation, max-pool padding and ceil mode (default: on "
                         "for convnet's layers, off with --impl)")
@@ -63,7 +64,14 @@ def _rows(results: list, verbose: bool) -> list[tuple[str, str, str, str, str, s
         by_layer.setdefault(r.layer, []).append(r)
     for layer, rs in by_layer.items():
         if not verbose and len(rs) > 1 and all(r.status == MISSING for r in rs):
-            notes = sorted({r.note for r in rs})
+            names: dict[str, None] = {}
+            other: dict[str, None] = {}
+            for r in rs:
+                if r.note.startswith("not defined: "):
+                    names.update(dict.fromkeys(r.note[len("not defined: "):].split(", ")))
+                else:
+                    other[r.note] = None
+            notes = ([f"not defined: {', '.join(names)}"] if names else []) + list(other)
             rows.append((layer, f"({len(rs)} checks)", "-", "-", MISSING, "; ".join(notes)))
             continue
         for r in rs:
@@ -92,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         label = str(args.impl)
         defined = checks.defined_functions(impl)
         if not defined:
-            raise ConvnetError(
+            raise checks.NothingToCheckError(
                 f"{args.impl} defines none of the layer functions convnet checks "
                 f"(e.g. conv_forward_naive, max_pool_backward_naive, affine_forward)"
             )

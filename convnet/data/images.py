@@ -60,7 +60,7 @@ def _open(path: str | os.PathLike, max_pixels: int | None, who: str):
         raise DataNotFoundError(f"{who}: image file {path} not found")
     try:
         img = Image.open(path)
-    except (UnidentifiedImageError, OSError) as e:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
         raise DataError(f"{who}: {path} is not a readable image ({e})") from e
     w, h = img.size
     limit = MAX_PIXELS if max_pixels is None else max_pixels

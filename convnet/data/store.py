@@ -279,8 +279,16 @@ def _download_archive(res: Resource, progress: bool | None) -> None:
                     for m in tf.getmembers()
                     if m.name == folder or m.name.startswith(folder + "/")
                 ]
-                # the 'data' filter refuses absolute paths, '..', links out of the tree, devices
-                tf.extractall(tmp_path / "x", members=members, filter="data")
+                for m in members:
+                    # only plain files and folders, inside the folder: no links, devices,
+                    # absolute paths or '..' (checked here too for Pythons without filters)
+                    parts = Path(m.name).parts
+                    if not (m.isfile() or m.isdir()) or m.name.startswith("/") or ".." in parts:
+                        raise DataError(f"{archive_name}: cannot unpack unsafe member {m.name!r}")
+                if hasattr(tarfile, "data_filter"):
+                    tf.extractall(tmp_path / "x", members=members, filter="data")
+                else:  # pragma: no cover - Python < 3.11.4; members were checked above
+                    tf.extractall(tmp_path / "x", members=members)
         except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
             raise DataError(f"{archive_name}: cannot unpack ({type(e).__name__}: {e})") from e
         src = tmp_path / "x" / folder

@@ -126,7 +126,7 @@ class FourierParam:
     """Lucid's decorrelated Fourier parameterisation of an RGB image.
 
     pixels = 255 * sigmoid(M @ irfft2(S * scale) / 4), with S the complex half spectrum stored
-    as real ``params`` of shape (N, 3, H, W//2+1, 2), scale = 1 / max(f, 1/max(H, W))^decay and
+    as real ``params`` of shape (N, 3, H, W//2+1, 2), scale = sqrt(H W) / max(f, 1/max(H, W))^decay and
     M = ``COLOR_CORRELATION`` (per pixel, RGB). The /4 and the 0.01 initial std are Lucid's.
 
     Inputs:
@@ -151,7 +151,8 @@ class FourierParam:
         fy = np.fft.fftfreq(h)[:, None]
         fx = np.fft.rfftfreq(w)[None, :]
         freqs = np.sqrt(fx * fx + fy * fy)
-        self.scale = 1.0 / np.maximum(freqs, 1.0 / max(h, w)) ** decay_power
+        # sqrt(h w) undoes irfft2's 1/(h w) up to the spectrum's energy (Lucid's fft_image).
+        self.scale = np.sqrt(h * w) / np.maximum(freqs, 1.0 / max(h, w)) ** decay_power
         self.color = COLOR_CORRELATION if decorrelate else np.eye(3)
         self.params = np.random.default_rng(seed).normal(0.0, std, (n, c, h, w // 2 + 1, 2))
         self._cache: tuple[np.ndarray, np.ndarray] | None = None

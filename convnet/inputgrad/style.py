@@ -45,9 +45,12 @@ VGG19_STYLE_LAYERS = (
     "block5_conv1",
 )
 VGG19_CONTENT_LAYER = "block5_conv2"
-# The cs231n assignment's choice for SqueezeNet (content fire6-ish, style several fire layers,
-# expressed in our layer names: conv1 is the first conv, fireK the K-th fire module).
-SQUEEZENET_STYLE_LAYERS = ("conv1", "fire2", "fire3", "fire5", "fire7")
+# SqueezeNet: the cs231n assignment's style layers (features 1, 4, 6, 7 of torchvision's
+# squeezenet1_1 = our relu1, fire3, fire4, fire5) and a deeper content layer. The weights put
+# the four layers' losses for tubingen/starry_night at 192 px on the same order (~1): with the
+# 1/(2N)^2 normalisation the raw per-layer losses span 4 orders of magnitude.
+SQUEEZENET_STYLE_LAYERS = ("relu1", "fire3", "fire4", "fire5")
+SQUEEZENET_STYLE_WEIGHTS = (1000.0, 10.0, 0.3, 1.0)
 SQUEEZENET_CONTENT_LAYER = "fire6"
 
 
@@ -428,6 +431,7 @@ def _tick(bar, loss: float) -> None:
 __all__ = [
     "SQUEEZENET_CONTENT_LAYER",
     "SQUEEZENET_STYLE_LAYERS",
+    "SQUEEZENET_STYLE_WEIGHTS",
     "VGG19_CONTENT_LAYER",
     "VGG19_STYLE_LAYERS",
     "ContentLoss",

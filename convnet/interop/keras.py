@@ -442,7 +442,9 @@ def to_keras(model: Any, copy_weights: bool = True) -> Any:
             else:
                 t = L.LeakyReLU(negative_slope=alpha, name=name, dtype=dname)(t)
         elif kind == "Dropout":
-            t = L.Dropout(float(_opt(layer, "p", "rate", default=0.5)), name=name, dtype=dname)(t)
+            seed = _opt(layer, "seed", default=None)
+            t = L.Dropout(float(_opt(layer, "p", "rate", default=0.5)), seed=seed, name=name,
+                          dtype=dname)(t)
         elif kind == "BatchNorm":
             if flat_chw is not None:
                 raise KerasConversionError(
@@ -975,7 +977,7 @@ def from_keras(keras_model: Any, dtype: Any = None) -> Any:
             act = _act_name(kl.activation)
             add_activation(lname, act, lname, is_last)
         elif kind == "Dropout":
-            add(M.Dropout(float(kl.rate), **kw(lname)))
+            add(M.Dropout(float(kl.rate), seed=getattr(kl, "seed", None), **kw(lname)))
         elif kind == "BatchNormalization":
             axis = kl.axis if isinstance(kl.axis, int) else kl.axis[0]
             if axis not in (-1, len(shape)):
@@ -1194,10 +1196,14 @@ def _diff(kind: str, name: str, a: np.ndarray, b: np.ndarray, rtol: float) -> Co
     return CompareRow(kind, name, a.shape, max_abs, max_rel, bool(max_rel <= rtol))
 
 
-def _keras_output_layer(kmodel: Any, convnet_name: str, knames: set[str]) -> str | None:
+def _keras_output_layer(kmodel: Any, convnet_name: str, knames: set[str],
+                        cnames: set[str]) -> str | None:
     if f"{convnet_name}_crop" in knames:
         return f"{convnet_name}_crop"
     if convnet_name in knames:
+        act = _act_name(getattr(kmodel.get_layer(convnet_name), "activation", None))
+        if f"{convnet_name}_{act}" in cnames:
+            return None  # Keras fuses the activation: its pre-activation output is not exposed
         return convnet_name
     # from_keras splits fused activations into '<keras name>_<activation>'
     for act in ("relu", "sigmoid", "tanh"):
@@ -1245,6 +1251,11 @@ def compare(model: Any, keras_model: Any, x: np.ndarray, y: np.ndarray | None = 
     if y is not None:
         from convnet.layers import softmax_loss
 
+        if getattr(model, "loss_name", "softmax") != "softmax":
+            raise ValueError(
+                f"compare: labels y need a loss='softmax' model, {model.name!r} has loss "
+                f"{model.loss_name!r}; pass y=None to compare through a random projection"
+            )
         y = np.asarray(y)
         loss, dscores = softmax_loss(scores, y)
     else:
@@ -1261,7 +1272,7 @@ def compare(model: Any, keras_model: Any, x: np.ndarray, y: np.ndarray | None = 
     knames = {lyr.name for lyr in keras_model.layers}
     pairs = []  # (convnet name, keras layer name)
     for n in names:
-        kn = _keras_output_layer(keras_model, n, knames)
+        kn = _keras_output_layer(keras_model, n, knames, set(names))
         if kn is None:
             report.skipped.append(n)
         else:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from convnet.layers.affine import check_float
+from convnet.layers.affine import LayerInputError, check_float
 
 
 def _check_dout(fn: str, dout: np.ndarray, shape: tuple[int, ...]) -> None:
     if dout.shape != shape:
-        raise ValueError(f"{fn}: dout must have the input's shape {shape}, got {dout.shape}")
+        raise LayerInputError(f"{fn}: dout must have the input's shape {shape}, got {dout.shape}")
 
 
 def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

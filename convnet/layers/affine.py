@@ -10,6 +10,13 @@ from typing import Any
 
 import numpy as np
 
+from convnet.errors import ConvnetError
+
+
+class LayerInputError(ConvnetError, ValueError):
+    """Bad input to a layer function (wrong shape, dtype or parameter); the message names
+    the function and the expected shape. A ``ValueError`` too, as the layer contract says."""
+
 
 def check_float(fn: str, name: str, a: Any) -> np.ndarray:
     """Return ``a`` as an ndarray of a floating dtype, or raise ``ValueError``.
@@ -27,14 +34,14 @@ def check_float(fn: str, name: str, a: Any) -> np.ndarray:
     """
     arr = np.asarray(a)
     if not np.issubdtype(arr.dtype, np.floating):
-        raise ValueError(f"{fn}: {name} must be a floating-point array, got dtype {arr.dtype}")
+        raise LayerInputError(f"{fn}: {name} must be a floating-point array, got dtype {arr.dtype}")
     return arr
 
 
 def check_ndim(fn: str, name: str, a: np.ndarray, ndim: int, layout: str) -> None:
     """Raise ``ValueError`` unless ``a.ndim == ndim``; ``layout`` e.g. ``'(N, C, H, W)'``."""
     if a.ndim != ndim:
-        raise ValueError(f"{fn}: {name} must be {ndim}-D {layout}, got shape {a.shape}")
+        raise LayerInputError(f"{fn}: {name} must be {ndim}-D {layout}, got shape {a.shape}")
 
 
 def affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, tuple]:
@@ -53,17 +60,17 @@ def affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndar
     w = check_float("affine_forward", "w", w)
     b = check_float("affine_forward", "b", b)
     if x.ndim < 2:
-        raise ValueError(f"affine_forward: x must be (N, d1, ..., dk), got shape {x.shape}")
+        raise LayerInputError(f"affine_forward: x must be (N, d1, ..., dk), got shape {x.shape}")
     check_ndim("affine_forward", "w", w, 2, "(D, M)")
     D, M = w.shape
     N = x.shape[0]
     if int(np.prod(x.shape[1:])) != D:
-        raise ValueError(
+        raise LayerInputError(
             f"affine_forward: x must be (N, d1, ..., dk) with d1*...*dk == w.shape[0] == {D}, "
             f"got x shape {x.shape}"
         )
     if b.shape != (M,):
-        raise ValueError(f"affine_forward: b must have shape (M,) == ({M},), got {b.shape}")
+        raise LayerInputError(f"affine_forward: b must have shape (M,) == ({M},), got {b.shape}")
     out = x.reshape(N, D) @ w + b
     return out, (x, w, b)
 
@@ -83,7 +90,7 @@ def affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndar
     x, w, b = cache
     N, D = x.shape[0], w.shape[0]
     if dout.shape != (N, w.shape[1]):
-        raise ValueError(
+        raise LayerInputError(
             f"affine_backward: dout must have shape (N, M) == {(N, w.shape[1])}, got {dout.shape}"
         )
     dx = (dout @ w.T).reshape(x.shape)
@@ -99,7 +106,7 @@ def flatten_forward(x: np.ndarray) -> tuple[np.ndarray, tuple]:
     """
     x = np.asarray(x)
     if x.ndim < 1:
-        raise ValueError(f"flatten_forward: x must be (N, d1, ..., dk), got shape {x.shape}")
+        raise LayerInputError(f"flatten_forward: x must be (N, d1, ..., dk), got shape {x.shape}")
     return x.reshape(x.shape[0], -1), (x.shape,)
 
 
@@ -107,7 +114,7 @@ def flatten_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """Backward of :func:`flatten_forward`: dout (N, D) -> dx (N, d_1, ..., d_k)."""
     (shape,) = cache
     if dout.size != int(np.prod(shape)):
-        raise ValueError(
+        raise LayerInputError(
             f"flatten_backward: dout must have {int(np.prod(shape))} elements "
             f"(input shape {shape}), got shape {dout.shape}"
         )
@@ -125,12 +132,12 @@ def reshape_forward(x: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, 
     """
     x = np.asarray(x)
     if x.ndim < 1:
-        raise ValueError(f"reshape_forward: x must be (N, d1, ..., dk), got shape {x.shape}")
+        raise LayerInputError(f"reshape_forward: x must be (N, d1, ..., dk), got shape {x.shape}")
     shape = tuple(int(s) for s in shape)
     try:
         out = x.reshape((x.shape[0],) + shape)
     except ValueError:
-        raise ValueError(
+        raise LayerInputError(
             f"reshape_forward: cannot reshape samples of shape {x.shape[1:]} "
             f"({int(np.prod(x.shape[1:]))} elements) to {shape}"
         ) from None
@@ -141,7 +148,7 @@ def reshape_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """Backward of :func:`reshape_forward`: dout (N, *shape) -> dx (N, d_1, ..., d_k)."""
     (shape,) = cache
     if dout.size != int(np.prod(shape)):
-        raise ValueError(
+        raise LayerInputError(
             f"reshape_backward: dout must have {int(np.prod(shape))} elements "
             f"(input shape {shape}), got shape {dout.shape}"
         )

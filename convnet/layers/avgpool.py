@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from convnet.layers.affine import check_float, check_ndim
+from convnet.layers.affine import LayerInputError, check_float, check_ndim
 
 
 def _pool_geometry(fn: str, shape: tuple[int, ...], pool_param: dict[str, Any]):
@@ -17,17 +17,22 @@ def _pool_geometry(fn: str, shape: tuple[int, ...], pool_param: dict[str, Any]):
     s = int(pool_param.get("stride", ph))
     p = int(pool_param.get("pad", 0))
     if ph < 1 or pw < 1 or s < 1 or p < 0:
-        raise ValueError(
+        raise LayerInputError(
             f"{fn}: pool_param needs pool_height, pool_width, stride >= 1 and pad >= 0, "
             f"got {pool_param}"
         )
-    if 2 * p >= max(ph, pw) and p > 0:
-        # A window made only of padding would average to 0 and carry no gradient.
-        raise ValueError(f"{fn}: pad must be smaller than half the window, got {pool_param}")
+    if 2 * p > min(ph, pw):
+        # PyTorch's rule; larger padding makes windows of (almost) nothing but zeros.
+        raise LayerInputError(
+            f"{fn}: pad must be at most half the window (2*pad <= min(pool_height, "
+            f"pool_width)), got {pool_param}"
+        )
+    if pool_param.get("ceil_mode", False):
+        raise LayerInputError(f"{fn}: ceil_mode is not supported for average pooling")
     Ho = (H + 2 * p - ph) // s + 1
     Wo = (W + 2 * p - pw) // s + 1
     if Ho < 1 or Wo < 1:
-        raise ValueError(
+        raise LayerInputError(
             f"{fn}: a {ph}x{pw} window does not fit x of shape (N, C, H, W) == {shape} "
             f"with pad {p}"
         )
@@ -61,7 +66,7 @@ def avg_pool_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     shape, dtype, (ph, pw, s, p, Ho, Wo) = cache
     N, C, H, W = shape
     if dout.shape != (N, C, Ho, Wo):
-        raise ValueError(
+        raise LayerInputError(
             f"avg_pool_backward: dout must have shape (N, C, H', W') == {(N, C, Ho, Wo)}, "
             f"got {dout.shape}"
         )

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from convnet.layers.affine import check_float, check_ndim
+from convnet.layers.affine import LayerInputError, check_float, check_ndim
 
 
 def batchnorm_forward(
@@ -39,7 +39,7 @@ def batchnorm_forward(
     check_ndim(fn, "x", x, 2, "(N, D)")
     N, D = x.shape
     if gamma.shape != (D,) or beta.shape != (D,):
-        raise ValueError(
+        raise LayerInputError(
             f"{fn}: gamma and beta must have shape (D,) == ({D},), got {gamma.shape} and "
             f"{beta.shape}"
         )
@@ -53,13 +53,15 @@ def batchnorm_forward(
     if running_var is None:
         running_var = np.ones(D, dtype=x.dtype)
     if np.shape(running_mean) != (D,) or np.shape(running_var) != (D,):
-        raise ValueError(
+        raise LayerInputError(
             f"{fn}: bn_param running_mean/running_var must have shape ({D},), got "
             f"{np.shape(running_mean)} and {np.shape(running_var)}"
         )
     if mode == "train":
         if N < 2:
-            raise ValueError(f"{fn}: train mode needs a batch of at least 2 samples, got N={N}")
+            raise LayerInputError(
+                f"{fn}: train mode needs a batch of at least 2 samples, got N={N}"
+            )
         mu = x.mean(axis=0)
         xc = x - mu
         var = (xc * xc).mean(axis=0)
@@ -74,7 +76,7 @@ def batchnorm_forward(
         bn_param["running_mean"] = running_mean
         bn_param["running_var"] = running_var
     else:
-        raise ValueError(f"{fn}: bn_param['mode'] must be 'train' or 'test', got {mode!r}")
+        raise LayerInputError(f"{fn}: bn_param['mode'] must be 'train' or 'test', got {mode!r}")
     out = gamma * xhat + beta
     return out, (mode, xhat, gamma, inv_std)
 
@@ -91,7 +93,7 @@ def batchnorm_backward(
     """
     mode, xhat, gamma, inv_std = cache
     if dout.shape != xhat.shape:
-        raise ValueError(
+        raise LayerInputError(
             f"batchnorm_backward: dout must have shape (N, D) == {xhat.shape}, got {dout.shape}"
         )
     dbeta = dout.sum(axis=0)
@@ -124,7 +126,7 @@ def spatial_batchnorm_forward(
     try:
         out2, cache = batchnorm_forward(x2, gamma, beta, bn_param)
     except ValueError as exc:
-        raise ValueError(f"spatial_{exc} (x has shape {x.shape})") from None
+        raise LayerInputError(f"spatial_{exc} (x has shape {x.shape})") from None
     return out2.reshape(N, H, W, C).transpose(0, 3, 1, 2), (x.shape, cache)
 
 
@@ -135,7 +137,7 @@ def spatial_batchnorm_backward(
     dx (N, C, H, W), dgamma (C,), dbeta (C,)."""
     shape, bn_cache = cache
     if dout.shape != shape:
-        raise ValueError(
+        raise LayerInputError(
             f"spatial_batchnorm_backward: dout must have shape (N, C, H, W) == {shape}, "
             f"got {dout.shape}"
         )

@@ -25,6 +25,10 @@ except ImportError:  # pragma: no cover - exercised only without numba installed
 #: values are 4 MiB: big enough for efficient GEMMs, small enough to stay in the L2/L3 caches.
 CHUNK_ELEMENTS = 1 << 20
 
+#: Below this many elements a kernel runs on one thread: waking a thread pool costs more than
+#: it saves (and on a busy machine a parallel region waits for a descheduled worker).
+PARALLEL_MIN = 1 << 16
+
 if NUMBA_AVAILABLE:
 
     @njit(cache=True, inline="always")
@@ -39,61 +43,107 @@ if NUMBA_AVAILABLE:
             lo = hi
         return lo, hi
 
-    @njit(parallel=True, cache=True)
+    @njit(cache=True, inline="always")
+    def _im2col_one(x, n0, k, c, y0, y1, HH, WW, s, p, d, W_out, cols):
+        """Rows of channel ``c`` of image ``n0+k`` in ``cols[k]`` (see ``_im2col_chunk``)."""
+        H, W = x.shape[2], x.shape[3]
+        n = n0 + k
+        for i in range(HH):
+            for j in range(WW):
+                r = (c * HH + i) * WW + j
+                ix0 = j * d - p
+                lo, hi = _valid_range(ix0, s, W, W_out)
+                for y in range(y0, y1):
+                    iy = y * s - p + i * d
+                    base = (y - y0) * W_out
+                    if iy < 0 or iy >= H:
+                        for xo in range(W_out):
+                            cols[k, r, base + xo] = 0
+                    else:
+                        for xo in range(lo):
+                            cols[k, r, base + xo] = 0
+                        if s == 1:  # the common case: a contiguous run LLVM vectorises
+                            for xo in range(lo, hi):
+                                cols[k, r, base + xo] = x[n, c, iy, xo + ix0]
+                        else:
+                            for xo in range(lo, hi):
+                                cols[k, r, base + xo] = x[n, c, iy, xo * s + ix0]
+                        for xo in range(hi, W_out):
+                            cols[k, r, base + xo] = 0
+
+    @njit(cache=True, inline="always")
+    def _ones_rows(k, first, cols):
+        for r in range(first, cols.shape[1]):
+            for q in range(cols.shape[2]):
+                cols[k, r, q] = 1
+
+    @njit(cache=True)
+    def _im2col_serial(x, n0, nb, y0, y1, HH, WW, s, p, d, W_out, cols):
+        C = x.shape[1]
+        for k in range(nb):
+            for c in range(C):
+                _im2col_one(x, n0, k, c, y0, y1, HH, WW, s, p, d, W_out, cols)
+            _ones_rows(k, C * HH * WW, cols)
+
+    @njit(cache=True, parallel=True)
+    def _im2col_parallel(x, n0, nb, y0, y1, HH, WW, s, p, d, W_out, cols):
+        C = x.shape[1]
+        for t in prange(nb * C):
+            k = t // C
+            c = t - k * C
+            _im2col_one(x, n0, k, c, y0, y1, HH, WW, s, p, d, W_out, cols)
+            if c == 0:
+                _ones_rows(k, C * HH * WW, cols)
+
+    @njit(cache=True, inline="always")
+    def _col2im_one(dcols, n0, k, c, y0, y1, HH, WW, s, p, d, W_out, dx):
+        """``dx[n0+k, c] +=`` the adjoint of ``_im2col_one`` applied to ``dcols[k]``."""
+        H, W = dx.shape[2], dx.shape[3]
+        n = n0 + k
+        for i in range(HH):
+            for j in range(WW):
+                r = (c * HH + i) * WW + j
+                ix0 = j * d - p
+                lo, hi = _valid_range(ix0, s, W, W_out)
+                for y in range(y0, y1):
+                    iy = y * s - p + i * d
+                    if iy >= 0 and iy < H:
+                        base = (y - y0) * W_out
+                        if s == 1:
+                            for xo in range(lo, hi):
+                                dx[n, c, iy, xo + ix0] += dcols[k, r, base + xo]
+                        else:
+                            for xo in range(lo, hi):
+                                dx[n, c, iy, xo * s + ix0] += dcols[k, r, base + xo]
+
+    @njit(cache=True)
+    def _col2im_serial(dcols, n0, nb, y0, y1, HH, WW, s, p, d, W_out, dx):
+        for k in range(nb):
+            for c in range(dx.shape[1]):
+                _col2im_one(dcols, n0, k, c, y0, y1, HH, WW, s, p, d, W_out, dx)
+
+    @njit(cache=True, parallel=True)
+    def _col2im_parallel(dcols, n0, nb, y0, y1, HH, WW, s, p, d, W_out, dx):
+        # Each (image, channel) pair owns its own slice of dx: no two iterations write alike.
+        C = dx.shape[1]
+        for t in prange(nb * C):
+            k = t // C
+            _col2im_one(dcols, n0, k, t - k * C, y0, y1, HH, WW, s, p, d, W_out, dx)
+
     def _im2col_chunk(x, n0, nb, y0, y1, HH, WW, s, p, d, W_out, cols):
         """Fill ``cols[k, (c*HH+i)*WW+j, (y-y0)*W'+xo]`` for images ``n0+k``, ``k < nb``.
 
-        Rows ``C*HH*WW`` and beyond (the bias row of ones) are set to 1. Padding is fused: out-of-
-        image taps write zeros, so ``x`` is never padded in memory.
+        ``cols`` has shape (nb, R, (y1-y0)*W') with ``R >= C*HH*WW``; rows from ``C*HH*WW`` on
+        are set to 1 (the bias row). Padding is fused: out-of-image taps write zeros, so ``x``
+        is never padded in memory.
         """
-        C, H, W = x.shape[1], x.shape[2], x.shape[3]
-        CKK = C * HH * WW
-        for t in prange(nb * C):
-            k = t // C
-            c = t - k * C
-            n = n0 + k
-            for i in range(HH):
-                for j in range(WW):
-                    r = (c * HH + i) * WW + j
-                    lo, hi = _valid_range(j * d - p, s, W, W_out)
-                    for y in range(y0, y1):
-                        iy = y * s - p + i * d
-                        base = (y - y0) * W_out
-                        if iy < 0 or iy >= H:
-                            for xo in range(W_out):
-                                cols[k, r, base + xo] = 0
-                        else:
-                            for xo in range(lo):
-                                cols[k, r, base + xo] = 0
-                            ix0 = j * d - p
-                            for xo in range(lo, hi):
-                                cols[k, r, base + xo] = x[n, c, iy, xo * s + ix0]
-                            for xo in range(hi, W_out):
-                                cols[k, r, base + xo] = 0
-            if c == 0:
-                for r in range(CKK, cols.shape[1]):
-                    for q in range(cols.shape[2]):
-                        cols[k, r, q] = 1
+        kernel = _im2col_parallel if cols.size >= PARALLEL_MIN else _im2col_serial
+        kernel(x, n0, nb, y0, y1, HH, WW, s, p, d, W_out, cols)
 
-    @njit(parallel=True, cache=True)
     def _col2im_chunk(dcols, n0, nb, y0, y1, HH, WW, s, p, d, W_out, dx):
-        """Adjoint of :func:`_im2col_chunk`: ``dx[n0+k] += col2im(dcols[k])`` (rows y0..y1)."""
-        C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
-        for t in prange(nb * C):
-            k = t // C
-            c = t - k * C
-            n = n0 + k
-            for i in range(HH):
-                for j in range(WW):
-                    r = (c * HH + i) * WW + j
-                    lo, hi = _valid_range(j * d - p, s, W, W_out)
-                    ix0 = j * d - p
-                    for y in range(y0, y1):
-                        iy = y * s - p + i * d
-                        if iy >= 0 and iy < H:
-                            base = (y - y0) * W_out
-                            for xo in range(lo, hi):
-                                dx[n, c, iy, xo * s + ix0] += dcols[k, r, base + xo]
+        """Adjoint of :func:`_im2col_chunk`: ``dx[n0+k] += col2im(dcols[k])`` for rows y0..y1."""
+        kernel = _col2im_parallel if dcols.size >= PARALLEL_MIN else _col2im_serial
+        kernel(dcols, n0, nb, y0, y1, HH, WW, s, p, d, W_out, dx)
 
 
 def _im2col_chunk_numpy(x, n0, nb, y0, y1, HH, WW, s, p, d, W_out, cols):

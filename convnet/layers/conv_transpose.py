@@ -13,9 +13,9 @@ kernel, scaled by its value, into the output at a stride of ``s``; the output gr
 
     H' = (H - 1)*s - 2p + d*(HH - 1) + 1 + output_padding      (likewise W')
 
-``output_padding`` (``0 <= op < max(s, d)``) adds rows/columns at the bottom/right: several
+``output_padding`` (``0 <= op < s``) adds rows/columns at the bottom/right: several
 ``H'`` give the same conv output size ``H`` when ``s > 1``, and it picks among them (as in
-Keras/PyTorch). Those rows receive no kernel contribution, only the bias.
+Keras). Those rows receive no kernel contribution, only the bias.
 """
 
 from __future__ import annotations
@@ -41,10 +41,11 @@ def _transpose_geometry(
     """Geometry of the convolution whose adjoint this is; also returns output_padding."""
     stride, pad, dilation = conv_params(layer, conv_param)
     op = _int_param(layer, conv_param, "output_padding", 0, 0)
-    if op >= max(stride, dilation):
+    if op >= stride:
+        # op >= s would add a whole output row's worth: then the convolution maps the result
+        # to a larger size and this is no longer its adjoint.
         raise ValueError(
-            f"{layer}: conv_param['output_padding'] must be < max(stride, dilation) == "
-            f"{max(stride, dilation)}, got {op}"
+            f"{layer}: conv_param['output_padding'] must be < stride == {stride}, got {op}"
         )
     if w.ndim != 4:
         raise ValueError(f"{layer}: w must be 4-D (F, C, HH, WW), got shape {w.shape}")

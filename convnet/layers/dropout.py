@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from convnet.layers.affine import check_float
+from convnet.layers.affine import LayerInputError, check_float
 
 
 def dropout_forward(x: np.ndarray, dropout_param: dict[str, Any]) -> tuple[np.ndarray, tuple]:
@@ -29,9 +29,9 @@ def dropout_forward(x: np.ndarray, dropout_param: dict[str, Any]) -> tuple[np.nd
     p = float(dropout_param.get("p", 0.5))
     mode = dropout_param.get("mode", "train")
     if not 0.0 <= p < 1.0:
-        raise ValueError(f"dropout_forward: dropout_param['p'] must be in [0, 1), got {p}")
+        raise LayerInputError(f"dropout_forward: dropout_param['p'] must be in [0, 1), got {p}")
     if mode not in ("train", "test"):
-        raise ValueError(f"dropout_forward: dropout_param['mode'] must be 'train' or 'test', "
+        raise LayerInputError(f"dropout_forward: dropout_param['mode'] must be 'train' or 'test', "
                          f"got {mode!r}")
     if mode == "test":
         return x.copy(), (dropout_param, None)
@@ -48,7 +48,7 @@ def dropout_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     if mask is None:
         return dout.copy()
     if dout.shape != mask.shape:
-        raise ValueError(
+        raise LayerInputError(
             f"dropout_backward: dout must have the input's shape {mask.shape}, got {dout.shape}"
         )
     return dout * mask

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convnet.layers.affine import check_float, check_ndim
+from convnet.layers.affine import LayerInputError, check_float, check_ndim
 
 _REDUCTIONS = ("mean", "sum", "batchmean")
 
@@ -21,7 +21,7 @@ def _denominator(fn: str, shape: tuple[int, ...], reduction: str) -> int:
         return 1
     if reduction == "batchmean":
         return max(1, shape[0]) if len(shape) else 1
-    raise ValueError(f"{fn}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    raise LayerInputError(f"{fn}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
 
 
 def _check_scores_labels(fn: str, scores: np.ndarray, y: np.ndarray) -> tuple:
@@ -30,10 +30,10 @@ def _check_scores_labels(fn: str, scores: np.ndarray, y: np.ndarray) -> tuple:
     y = np.asarray(y)
     N, C = scores.shape
     if y.shape != (N,) or not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"{fn}: y must be integer labels of shape (N,) == ({N},), got "
+        raise LayerInputError(f"{fn}: y must be integer labels of shape (N,) == ({N},), got "
                          f"{y.shape} of dtype {y.dtype}")
     if N and (y.min() < 0 or y.max() >= C):
-        raise ValueError(f"{fn}: labels must be in [0, C) == [0, {C}), got range "
+        raise LayerInputError(f"{fn}: labels must be in [0, C) == [0, {C}), got range "
                          f"[{y.min()}, {y.max()}]")
     return scores, y
 
@@ -42,7 +42,7 @@ def _check_pair(fn: str, a_name: str, a, t_name: str, t) -> tuple[np.ndarray, np
     a = check_float(fn, a_name, a)
     t = np.asarray(t)
     if t.shape != a.shape:
-        raise ValueError(f"{fn}: {t_name} must have the shape of {a_name} {a.shape}, "
+        raise LayerInputError(f"{fn}: {t_name} must have the shape of {a_name} {a.shape}, "
                          f"got {t.shape}")
     return a, t.astype(a.dtype, copy=False)
 
@@ -158,7 +158,8 @@ def bce_with_logits_loss(
     """Binary cross-entropy of ``sigmoid(logits)``, computed stably from the logits.
 
     Uses ``max(z, 0) - z t + log1p(exp(-|z|))``, exact for every z: logits of +-1000 give
-    finite loss and gradient. The gradient is ``(sigmoid(z) - t) / denominator``.
+    finite loss and gradient. The gradient is ``(sigmoid(z) - t) / denominator``, computed
+    without cancellation.
 
     Inputs:
     - logits: (N, ...); target: same shape, values in [0, 1].
@@ -171,8 +172,10 @@ def bce_with_logits_loss(
     per = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
     loss = float(per.astype(np.float64).sum()) / denom
     e = np.exp(-np.abs(z))
-    sig = np.where(z >= 0, 1 / (1 + e), e / (1 + e))
-    return loss, (sig - t) / z.dtype.type(denom)
+    # sigmoid(z) - t over the common denominator 1 + e: no cancellation of sigmoid(z) ~ 1
+    # against t = 1 (sigmoid(50) - 1 would round to 0 instead of -e^-50).
+    d = np.where(z >= 0, (1 - t) - t * e, e * (1 - t) - t) / (1 + e)
+    return loss, d / z.dtype.type(denom)
 
 
 def gaussian_kl(
@@ -191,7 +194,7 @@ def gaussian_kl(
     mu = check_float("gaussian_kl", "mu", mu)
     logvar = check_float("gaussian_kl", "logvar", logvar)
     if logvar.shape != mu.shape:
-        raise ValueError(f"gaussian_kl: logvar must have the shape of mu {mu.shape}, "
+        raise LayerInputError(f"gaussian_kl: logvar must have the shape of mu {mu.shape}, "
                          f"got {logvar.shape}")
     denom = _denominator("gaussian_kl", mu.shape, reduction)
     ev = np.exp(logvar)

@@ -1,15 +1,17 @@
 """Max pooling with Numba kernels: one pass over the input that stores the argmax.
 
 Same semantics as ``pool_naive`` (``pool_param``, output sizes, first-maximum tie rule,
-accumulation over overlapping windows). The forward kernel visits each window once, keeps
-the running maximum with a strict ``>`` (so the first maximum in row-major order wins) and
-stores the flat index ``h * W + w`` of the winner in an int32 array. The backward kernel
+accumulation over overlapping windows). The forward kernel keeps, for every window, the
+running maximum over its cells in row-major order with a strict ``>`` (so the first maximum
+wins) and stores the flat index ``h * W + w`` of the winner in an int32 array. The backward kernel
 scatters ``dout`` into a zeroed ``dx`` through those indices with ``+=``.
 
-Both kernels run in parallel over the N*C feature planes: planes are independent, so the
-backward scatter needs no atomics even when windows overlap. Kernels are compiled for
-float32 and float64 on first use and cached on disk (``cache=True``); float16 inputs are
-pooled in float32 (the maximum is exact) and the results cast back.
+Both kernels run in parallel over the N*C feature planes (planes are independent, so the
+backward scatter needs no atomics even when windows overlap) when the input is large enough
+to pay for waking the thread team, else on the calling thread (see PARALLEL_MIN_*).
+Kernels are compiled for float32 and float64 on first use and cached on disk
+(``cache=True``); float16 inputs are pooled in float32 (the maximum is exact) and the
+results cast back.
 
 Without Numba installed, both functions fall back to the NumPy (im2col) implementation.
 """
@@ -22,38 +24,68 @@ from convnet.layers.pool_im2col import max_pool_backward_im2col, max_pool_forwar
 from convnet.layers.pool_naive import check_dout, pool_geometry
 
 try:
+    import numba
     from numba import njit, prange
 
     NUMBA_AVAILABLE = True
 except ImportError:  # pragma: no cover - exercised only without numba
     NUMBA_AVAILABLE = False
 
+#: Below these sizes (elements of x) a kernel runs on the calling thread only. Starting the
+#: thread team costs tens of microseconds on an idle machine and whole scheduler time slices
+#: (measured: 30 ms instead of 0.2 ms) when the cores are oversubscribed, while the serial
+#: kernels take well under a millisecond at these sizes. The scatter of the backward pass
+#: does ~1/9 of the forward's work, hence its higher threshold.
+PARALLEL_MIN_FORWARD = 1 << 19
+PARALLEL_MIN_BACKWARD = 1 << 22
+
+
+def _launch(kernel, parallel: bool, *args) -> None:
+    """Call a ``parallel=True`` kernel, on one thread unless ``parallel``."""
+    n = numba.get_num_threads()
+    if parallel or n == 1:
+        kernel(*args)
+        return
+    numba.set_num_threads(1)
+    try:
+        kernel(*args)
+    finally:
+        numba.set_num_threads(n)
+
 
 if NUMBA_AVAILABLE:
 
     @njit(cache=True, parallel=True, fastmath=False)
     def _pool_fwd_kernel(x, out, arg, ph, pw, s, p):  # pragma: no cover - compiled
+        # Any window/stride/pad/ceil. Per output row, start every window on its first real
+        # pixel, then sweep the window offsets (a, b) in row-major order with a strict ">":
+        # the first maximum wins. The innermost loop runs along an output row, so it is
+        # branch-light and vectorisable, unlike a loop over one small window at a time.
         NC, H, W = x.shape
         Ho, Wo = out.shape[1], out.shape[2]
         for nc in prange(NC):
             for i in range(Ho):
                 h0 = i * s - p
-                h1 = min(h0 + ph, H)
-                h0 = max(h0, 0)
+                hf = max(h0, 0)
                 for j in range(Wo):
-                    w0 = j * s - p
-                    w1 = min(w0 + pw, W)
-                    w0 = max(w0, 0)
-                    best = x[nc, h0, w0]
-                    bi = h0 * W + w0
-                    for h in range(h0, h1):
-                        for w in range(w0, w1):
+                    wf = max(j * s - p, 0)
+                    out[nc, i, j] = x[nc, hf, wf]
+                    arg[nc, i, j] = hf * W + wf
+                for a in range(ph):
+                    h = h0 + a
+                    if h < 0 or h >= H:
+                        continue
+                    for b in range(pw):
+                        # Output columns whose tap b lies inside the image: 0 <= j*s-p+b < W.
+                        jlo = (p - b + s - 1) // s if p > b else 0
+                        top = W - 1 + p - b
+                        jhi = min(Wo, top // s + 1) if top >= 0 else 0
+                        for j in range(jlo, jhi):
+                            w = j * s - p + b
                             v = x[nc, h, w]
-                            if v > best:
-                                best = v
-                                bi = h * W + w
-                    out[nc, i, j] = best
-                    arg[nc, i, j] = bi
+                            if v > out[nc, i, j]:
+                                out[nc, i, j] = v
+                                arg[nc, i, j] = h * W + w
 
     @njit(cache=True, parallel=True, fastmath=False)
     def _pool_fwd_2x2_kernel(x, out, arg):  # pragma: no cover - compiled
@@ -125,9 +157,10 @@ def max_pool_forward_numba(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray,
         and 2 * g.Hout <= g.H
         and 2 * g.Wout <= g.W
     ):
-        _pool_fwd_2x2_kernel(xw, out, arg)
+        _launch(_pool_fwd_2x2_kernel, x.size >= PARALLEL_MIN_FORWARD, xw, out, arg)
     else:
-        _pool_fwd_kernel(xw, out, arg, g.ph, g.pw, g.stride, g.pad)
+        _launch(_pool_fwd_kernel, x.size >= PARALLEL_MIN_FORWARD, xw, out, arg,
+                g.ph, g.pw, g.stride, g.pad)
     out = out.reshape(g.N, g.C, g.Hout, g.Wout).astype(x.dtype, copy=False)
     return out, (g, arg, x.dtype)
 
@@ -151,5 +184,6 @@ def max_pool_backward_numba(dout: np.ndarray, cache: tuple) -> np.ndarray:
     d = np.ascontiguousarray(dout, dtype=wd).reshape(NC, g.Hout * g.Wout)
     # The kernel zeroes each plane itself: in parallel, and without a separate memset pass.
     dx = np.empty((NC, g.H * g.W), dtype=wd)
-    _pool_bwd_kernel(d, arg.reshape(NC, g.Hout * g.Wout), dx)
+    _launch(_pool_bwd_kernel, dx.size >= PARALLEL_MIN_BACKWARD, d,
+            arg.reshape(NC, g.Hout * g.Wout), dx)
     return dx.reshape(g.N, g.C, g.H, g.W).astype(dtype, copy=False)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from convnet.layers.affine import check_float, check_ndim
+from convnet.layers.affine import LayerInputError, check_float, check_ndim
 
 
 def concat_forward(xs: Sequence[np.ndarray], axis: int = 1) -> tuple[np.ndarray, tuple]:
@@ -20,19 +20,19 @@ def concat_forward(xs: Sequence[np.ndarray], axis: int = 1) -> tuple[np.ndarray,
     Returns ``(out, cache)``: out of shape (N, sum C_i, H, W) for axis=1.
     """
     if len(xs) == 0:
-        raise ValueError("concat_forward: xs must be a non-empty list of arrays")
+        raise LayerInputError("concat_forward: xs must be a non-empty list of arrays")
     xs = [check_float("concat_forward", f"xs[{i}]", x) for i, x in enumerate(xs)]
     ref = xs[0].shape
     ax = axis % len(ref) if len(ref) else 0
     for i, x in enumerate(xs):
         if x.ndim != len(ref) or x.shape[:ax] + x.shape[ax + 1:] != ref[:ax] + ref[ax + 1:]:
             expected = ref[:ax] + ("*",) + ref[ax + 1:]
-            raise ValueError(
+            raise LayerInputError(
                 f"concat_forward: xs[{i}] must have shape {expected} (equal except on axis "
                 f"{axis}), got {x.shape}"
             )
     if len({x.dtype for x in xs}) > 1:
-        raise ValueError(
+        raise LayerInputError(
             f"concat_forward: all inputs must share one dtype, got {[str(x.dtype) for x in xs]}"
         )
     sizes = [x.shape[ax] for x in xs]
@@ -46,7 +46,7 @@ def concat_backward(dout: np.ndarray, cache: tuple) -> list[np.ndarray]:
     """
     sizes, ax = cache
     if dout.shape[ax] != sum(sizes):
-        raise ValueError(
+        raise LayerInputError(
             f"concat_backward: dout must have {sum(sizes)} entries on axis {ax}, "
             f"got shape {dout.shape}"
         )
@@ -70,7 +70,7 @@ def global_avg_pool_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """Backward of global average pooling: dout (N, C) -> dx (N, C, H, W)."""
     (N, C, H, W), dtype = cache
     if dout.shape != (N, C):
-        raise ValueError(
+        raise LayerInputError(
             f"global_avg_pool_backward: dout must have shape (N, C) == {(N, C)}, got {dout.shape}"
         )
     scale = dtype.type(1.0 / (H * W))

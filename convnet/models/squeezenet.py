@@ -77,6 +77,7 @@ def SqueezeNet(
     dtype: Any = np.float32,
     seed: int | None = 0,
     num_classes: int = 1000,
+    image_size: int = IMAGE_SIZE,
 ) -> Sequential:
     """Build SqueezeNet v1.1.
 
@@ -87,6 +88,8 @@ def SqueezeNet(
     - dtype: parameter dtype (the fp16 file is converted to it).
     - seed: for random initialisation and dropout.
     - num_classes: conv10 filters (must be 1000 with pretrained weights).
+    - image_size: the ``input_shape`` recorded in the model (summary, Keras twin); the
+      NumPy model itself takes any size >= 35.
 
     Returns a ``Sequential`` taking (N, 3, H, W) BGR 0..255 images (227x227 as trained) and
     returning logits (N, num_classes); ``model.input_space`` is set accordingly.
@@ -108,7 +111,7 @@ def SqueezeNet(
         GlobalAvgPool(name="pool10"),
     ]
     model = Sequential(
-        layers, input_shape=(3, IMAGE_SIZE, IMAGE_SIZE), loss="softmax", name="squeezenet"
+        layers, input_shape=(3, image_size, image_size), loss="softmax", name="squeezenet"
     )
     model.input_space = squeezenet_input_space()  # read by NumpyBackend
     if weights is not None:

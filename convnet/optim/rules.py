@@ -48,11 +48,13 @@ optimiser of the same name built with its default arguments.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 Config = dict[str, Any]
+UpdateRule = Callable[[np.ndarray, np.ndarray, "Config | None"], tuple[np.ndarray, Config]]
 
 __all__ = [
     "sgd",
@@ -187,7 +189,7 @@ def nesterov(
 
 def _rms(sq_mean: np.ndarray, eps: float, placement: str, name: str) -> np.ndarray:
     """The denominator of an adaptive step, with epsilon where ``placement`` says."""
-    if placement in ("outside", "corrected"):
+    if placement == "outside":
         return np.sqrt(sq_mean) + eps
     if placement == "inside":
         return np.sqrt(sq_mean + eps)
@@ -275,7 +277,7 @@ def adam(w: np.ndarray, dw: np.ndarray, config: Config | None = None) -> tuple[n
     return next_w.astype(w.dtype, copy=False), config
 
 
-UPDATE_RULES = {
+UPDATE_RULES: dict[str, UpdateRule] = {
     "sgd": sgd,
     "sgd_momentum": sgd_momentum,
     "nesterov": nesterov,
@@ -305,8 +307,11 @@ KERAS_DEFAULTS: dict[str, Config] = {
 }
 
 
-def get_update_rule(name: str):
-    """Return the update rule called ``name`` (one of ``UPDATE_RULES``); ValueError otherwise."""
+def get_update_rule(name: str | UpdateRule) -> UpdateRule:
+    """Return the update rule called ``name`` (one of ``UPDATE_RULES``); ValueError otherwise.
+
+    A callable is returned unchanged, so callers may pass their own rule.
+    """
     if callable(name):
         return name
     try:

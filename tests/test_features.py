@@ -1,0 +1,155 @@
+"""Feature visualisation: objectives, the diversity term, and end-to-end runs on real weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import need_data, need_keras_file
+
+from convnet.gradcheck import eval_numerical_gradient, rel_error
+from convnet.inputgrad.features import (
+    BatchChannels,
+    Diversity,
+    feature_objective,
+    grid,
+    maximize,
+    visualize_channels,
+)
+from convnet.inputgrad.objectives import Channel, LayerMean, Neuron
+
+
+def _check_grad(obj, a, tol):
+    g = obj.grad({obj.layer: a})[obj.layer]
+    num = eval_numerical_gradient(lambda v: obj.value({obj.layer: v}), a.copy(), verbose=False)
+    assert rel_error(g, num) < tol
+
+
+def test_diversity_value_and_gradient(rng):
+    a = rng.uniform(0, 1, (3, 4, 3, 3))  # activations after a ReLU are >= 0
+    d = Diversity("l")
+    # Brute force: 1/N sum_{i != j} cos(G_i, G_j).
+    g = np.einsum("nchw,ndhw->ncd", a, a)
+    gh = g / np.linalg.norm(g.reshape(3, -1), axis=1)[:, None, None]
+    ref = sum(np.sum(gh[i] * gh[j]) for i in range(3) for j in range(3) if i != j) / 3
+    assert d.value({"l": a}) == pytest.approx(ref, rel=1e-8)  # the 1e-10 guard in the norm
+    _check_grad(d, a, 1e-6)  # float64, centred differences
+    assert d.value({"l": a[:1]}) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_batch_channels_value_and_gradient(rng):
+    a = rng.standard_normal((3, 5, 4, 2))
+    obj = BatchChannels("l", [4, 0, 2])
+    assert obj.value({"l": a}) == pytest.approx(
+        a[0, 4].mean() + a[1, 0].mean() + a[2, 2].mean()
+    )
+    _check_grad(obj, a, 1e-8)
+    with pytest.raises(ValueError, match="BatchChannels.*N=3"):
+        obj.value({"l": a[:2]})
+    with pytest.raises(ValueError, match=r"channels \[9\]"):
+        BatchChannels("l", [9, 0, 1]).value({"l": a})
+
+
+def test_feature_objective_kinds():
+    assert isinstance(feature_objective("mixed1", unit=(30, 9, 9)), Neuron)
+    assert isinstance(feature_objective("mixed1", channel=30), Channel)
+    assert isinstance(feature_objective("mixed1"), LayerMean)
+    n = feature_objective("mixed1", unit=(30, 9, 9))
+    # The course's unit [:, 9, 9, 30] in NHWC is channel 30 at y=9, x=9 in NCHW.
+    assert (n.channel, n.y, n.x) == (30, 9, 9)
+
+
+def test_grid_figure():
+    imgs = np.random.default_rng(0).uniform(0, 255, (5, 3, 8, 8))
+    fig = grid(imgs, titles=[f"c{i}" for i in range(5)], suptitle="layer")
+    assert len([ax for ax in fig.axes if ax.images]) == 5
+    with pytest.raises(ValueError, match="grid: 2 titles for 5"):
+        grid(imgs, titles=["a", "b"])
+
+
+class _Linear:
+    """A tiny backend: one 'layer' = a fixed linear map of the [0, 1] image (for fast tests)."""
+
+    def __init__(self):
+        from convnet.inputgrad.backend import InputSpace
+
+        self.input_space = InputSpace.unit_rgb()
+        self.w = np.random.default_rng(1).standard_normal((2, 3, 1, 1))
+
+    def forward(self, x, layers):
+        self._x = x
+        return {"lin": np.einsum("fc,nchw->nfhw", self.w[:, :, 0, 0], x)}
+
+    def vjp(self, up):
+        return np.einsum("fc,nfhw->nchw", self.w[:, :, 0, 0], up["lin"]).astype(np.float32)
+
+
+def test_maximize_increases_objective_and_clips():
+    b = _Linear()
+    res = maximize(b, Channel("lin", 0), size=8, steps=50, learning_rate=0.05, max_shift=2)
+    assert res.images.shape == (1, 3, 8, 8)
+    assert res.images.min() >= 0 and res.images.max() <= 255
+    # The optimum of a linear channel puts every pixel at 0 or 255 according to the sign
+    # of its weight: after 50 steps of 0.05 half-ranges the pixels are already saturated.
+    want = np.where(b.w[0, :, 0, 0] > 0, 255.0, 0.0)
+    np.testing.assert_allclose(res.images[0, :, 0, 0], want, atol=1.0)
+    assert res.history[-1] > res.history[0]
+
+
+def test_maximize_bad_input():
+    b = _Linear()
+    with pytest.raises(ValueError, match="param must be"):
+        maximize(b, Channel("lin", 0), size=8, steps=1, param="wavelet")
+    with pytest.raises(ValueError, match="init image"):
+        maximize(b, Channel("lin", 0), init=np.zeros((3, 8, 8)), steps=1)
+
+
+@pytest.fixture(scope="module")
+def squeezenet():
+    need_data("squeezenet/squeezenet1.1_fp16_weights.npz")
+    from convnet.models.squeezenet import squeezenet_backend
+
+    return squeezenet_backend()
+
+
+def test_squeezenet_channel_and_unit(squeezenet):
+    # Channel 1 of fire3 from a random start: 64x64, 15 Adam steps of 0.05 half-ranges.
+    res = maximize(squeezenet, feature_objective("fire3", channel=1), size=64, init="random",
+                   steps=15, learning_rate=0.05, seed=0)
+    assert res.history[0] > 0
+    assert res.history[-1] > 20 * res.history[0]  # measured ~1000x after 20 steps
+    res = maximize(squeezenet, feature_objective("fire3", unit=(12, 3, 3)), size=64,
+                   init="random", steps=10, learning_rate=0.05, seed=0)
+    assert res.history[0] > 0
+    assert res.history[-1] > 2 * res.history[0]
+
+
+@pytest.fixture(scope="module")
+def mobilenet():
+    need_keras_file("models/mobilenet_2_5_224_tf_no_top.h5")
+    from convnet.interop.pretrained import keras_model
+
+    return keras_model("mobilenet", alpha=0.25)
+
+
+@pytest.mark.tf
+def test_mobilenet_channel_unit_fourier_diversity(mobilenet):
+    obj = feature_objective("conv_pw_5_relu", channel=10)
+    res = maximize(mobilenet, obj, size=96, steps=30, learning_rate=0.05, seed=0)
+    assert res.history[-1] > 3 * res.history[0]  # measured 0.41 -> 4.4
+    unit = feature_objective("conv_pw_5_relu", unit=(10, 3, 3))
+    res = maximize(mobilenet, unit, size=96, steps=30, learning_rate=0.05, seed=0)
+    assert res.history[-1] > 3 * res.history[0]
+    # Only the unit's receptive field changes (course 3.1.1): the far corner stays grey.
+    assert np.allclose(res.images[0, :, -8:, -8:], 127.5, atol=1.0)
+    res = maximize(mobilenet, obj, size=96, steps=30, param="fourier", seed=0)
+    assert res.history[-1] > 2 * res.history[0]
+    div = visualize_channels(mobilenet, "conv_pw_5_relu", [10, 10], size=64, steps=20,
+                             learning_rate=0.05, diversity=5.0, init="random", seed=0)
+    d = Diversity("conv_pw_5_relu")
+    from convnet.inputgrad.param import to_model_input
+
+    same = visualize_channels(mobilenet, "conv_pw_5_relu", [10, 10], size=64, steps=20,
+                              learning_rate=0.05, init="random", seed=0)
+    sim = [d.value(mobilenet.forward(to_model_input(mobilenet.input_space, r.images),
+                                     ["conv_pw_5_relu"])) for r in (div, same)]
+    assert sim[0] < sim[1]  # the diversity term makes the two images less alike
