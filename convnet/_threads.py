@@ -1,22 +1,29 @@
-"""Thread control for the two thread pools convnet's fast path uses: Numba's and BLAS's.
+"""Thread control: Numba's thread pool, BLAS's thread pool and convnet's own conv workers.
 
-Both pools busy-wait for a while after finishing work. On a laptop with a few cores, a Numba
-``prange`` kernel that runs right after a BLAS GEMM (and vice versa) then competes with the
-other pool's spinning threads, which was measured to slow conv down by up to 2x. Giving both
-pools the same, modest thread count (the number of physical cores) avoids most of it;
-:func:`set_num_threads` does that in one call.
+Numba's ``prange`` pool and a multithreaded BLAS both busy-wait for a while after a parallel
+region. Code that alternates them (im2col in Numba, then a GEMM, then col2im, ...) makes each
+pool's workers compete with the other's spinning threads: on a few cores that was measured to
+slow conv down by up to 2x, and far more on a loaded machine. So convnet's convolution does not
+alternate pools: it runs chunks on its own worker threads (GIL-free Numba kernels plus a GEMM
+each) with BLAS limited to the calling thread for the duration (:func:`single_threaded_blas`).
 
-BLAS threads are set through ``threadpoolctl`` when it is installed, otherwise through the
-``openblas_set_num_threads`` entry point (any of its symbol spellings: plain, ``64_``-suffixed,
-``scipy_``-prefixed) of every OpenBLAS library loaded in this process, found via ctypes. Other
-BLAS libraries are left alone without ``threadpoolctl``.
+:func:`set_num_threads` sets all three counts at once. BLAS threads are set through
+``threadpoolctl`` when it is installed, otherwise through the ``openblas_set_num_threads`` entry
+point (any of its symbol spellings: plain, ``64_``-suffixed, ``scipy_``-prefixed) of every
+OpenBLAS library loaded in this process, found via ctypes. Other BLAS libraries are left alone
+without ``threadpoolctl``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
+from collections.abc import Iterator
 from functools import cache
+
+#: Worker threads of convnet's own chunked kernels (conv); None: one per available CPU.
+_num_threads: int | None = None
 
 _SET_NAMES = (
     "openblas_set_num_threads",
@@ -96,7 +103,7 @@ def _get_blas_threads() -> int | None:
 
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads in Numba kernels and in BLAS (matrix products).
+    """Use ``n`` threads in Numba kernels, in BLAS (matrix products) and in convnet's workers.
 
     Inputs:
     - n: number of threads, ``1 <= n``; Numba's share is capped at its pool size
@@ -114,6 +121,41 @@ def set_num_threads(n: int) -> None:
     if numba is not None:
         numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     _set_blas_threads(n)
+    global _num_threads
+    _num_threads = n
+
+
+def worker_threads() -> int:
+    """Threads convnet's chunked kernels use: the last :func:`set_num_threads`, else #CPUs."""
+    return _num_threads if _num_threads is not None else default_num_threads()
+
+
+@contextlib.contextmanager
+def single_threaded_blas() -> Iterator[bool]:
+    """Run BLAS on the calling thread only inside the block; restore the old count after.
+
+    Yields whether BLAS could be reached. Convolution runs its own worker threads, each
+    calling BLAS on one chunk: a multithreaded BLAS underneath would oversubscribe the cores.
+    Uses the OpenBLAS entry points directly (a few microseconds), else ``threadpoolctl``.
+    """
+    funcs = [(s, g) for s, g in _openblas_functions() if g is not None]
+    if funcs:
+        old = [g() for _, g in funcs]
+        for setter, _ in funcs:
+            setter(1)
+        try:
+            yield True
+        finally:
+            for (setter, _), n in zip(funcs, old, strict=True):
+                setter(n)
+        return
+    try:
+        import threadpoolctl
+    except ImportError:
+        yield False
+        return
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        yield any(i.get("user_api") == "blas" for i in threadpoolctl.threadpool_info())
 
 
 def get_num_threads() -> dict[str, int | None]:

@@ -291,3 +291,36 @@ def test_acceptance_vae_knn_and_conv_beats_dense(tmp_path):
     dense, _, _ = train_autoencoder("dense", epochs=3, data=data, verbose=False)
     conv, _, _ = train_autoencoder("conv", epochs=3, data=data, verbose=False)
     assert evaluate(conv, data)["mse"] < evaluate(dense, data)["mse"]
+
+
+def test_cli_train_then_sample(tmp_path, capsys):
+    need_data("mnist/train-images-idx3-ubyte.gz")
+    from convnet.cli import main
+
+    out = tmp_path / "ae"
+    rc = main(["autoencoder", "train", "--kind", "dense", "--latent", "2", "--epochs", "1",
+               "--subset", "2000", "--batch-size", "100", "--grid", "5", "--quiet",
+               "--out", str(out)])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "knn_acc" in printed and "mse" in printed
+    for name in ("model.npz", "latent_scatter.png", "manifold_linear.png",
+                 "manifold_quantiles.png", "reconstructions.png", "interpolation.png"):
+        assert (out / name).stat().st_size > 0, name
+    rc = main(["autoencoder", "sample", str(out / "model.npz"), "--grid", "4", "--quantiles",
+               "--out", str(tmp_path / "grid.png")])
+    assert rc == 0 and (tmp_path / "grid.png").stat().st_size > 0
+
+
+def test_cli_errors_are_one_line(tmp_path, monkeypatch, capsys):
+    from convnet.cli import main
+
+    monkeypatch.setenv("CONVNET_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("CONVNET_OFFLINE", "1")
+    assert main(["autoencoder", "train", "--kind", "vae", "--quiet",
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "train-images-idx3-ubyte.gz" in err
+    assert main(["autoencoder", "sample", str(tmp_path / "nope.npz")]) == 2
+    assert "nope.npz" in capsys.readouterr().err

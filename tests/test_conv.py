@@ -131,11 +131,15 @@ def test_backends_match_naive_cases(shape, param):
     assert_backends_match(x, w, b, param)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("budget", [1, 50, 400])
-def test_numba_chunking_matches_naive(monkeypatch, budget):
+def test_numba_chunking_matches_naive(monkeypatch, budget, threads):
     # Tiny budgets force every split: several images per chunk, one image per chunk, and
-    # bands of output rows within one image (budget 1: one output row per band).
+    # bands of output rows within one image (budget 1: one output row per band). With two
+    # worker threads, bands of one image scatter into the same dx rows concurrently.
     monkeypatch.setattr(cn, "CHUNK_ELEMENTS", budget)
+    monkeypatch.setattr(cn, "PARALLEL_MIN_FLOPS", 0)
+    monkeypatch.setattr(cn, "worker_threads", lambda: threads)
     x, w, b = make(np.random.default_rng(4), 3, 2, 9, 8, 3, 3, 2)
     for param in (cp(1, 1), cp(2, 2, 2)):
         out0, c0 = conv_forward_naive(x, w, b, param)
@@ -353,3 +357,35 @@ def test_set_num_threads():
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="set_num_threads"):
             convnet.set_num_threads(bad)
+
+
+def test_works_without_numba():
+    # With Numba missing, conv falls back to pure NumPy: im2col for conv_forward, NumPy
+    # stand-ins for the chunk kernels (used by conv_transpose). Run in a fresh interpreter.
+    code = """
+import sys
+sys.modules["numba"] = None  # makes `import numba` raise ImportError
+import numpy as np
+from convnet.layers import conv_forward, conv_backward, conv_forward_naive, conv_backward_naive
+from convnet.layers import conv_transpose_forward, conv_transpose_backward, CONV_BACKENDS
+from convnet.layers.conv import get_conv_backend
+assert "numba" not in CONV_BACKENDS and get_conv_backend() == "im2col"
+rng = np.random.default_rng(0)
+x, w, b = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 3)), np.zeros(4)
+p = {"stride": 2, "pad": 1}
+out, cache = conv_forward(x, w, b, p)
+ref, ref_cache = conv_forward_naive(x, w, b, p)
+assert np.allclose(out, ref)
+for g, g0 in zip(conv_backward(out, cache), conv_backward_naive(out, ref_cache)):
+    assert np.allclose(g, g0)
+y, tcache = conv_transpose_forward(out, w, np.zeros(3), {"stride": 2, "pad": 1})
+z = rng.standard_normal(y.shape)
+assert np.isclose(np.sum(z * y), np.sum(conv_forward_naive(z, w, b, p)[0] * out))
+conv_transpose_backward(z, tcache)
+print("ok")
+"""
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-2000:]

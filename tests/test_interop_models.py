@@ -271,6 +271,33 @@ def test_from_keras_same_padding_rules(kx, keras):
 
 
 @tf_only
+@pytest.mark.parametrize("size,pad,ceil", [(8, 0, True), (7, 1, False)])
+def test_from_keras_same_max_pooling(kx, keras, size, pad, ceil):
+    """TF's 'same' max pooling ignores its padding: on 8 it pads (0, 1) = convnet's ceil mode,
+    on 7 it pads (1, 1) = convnet's pad 1; both convert exactly (here without a ReLU before,
+    so the pad must really be ignored, not zero)."""
+    L = keras.layers
+    kmodel = keras.Sequential([
+        keras.Input((size, size, 2)),
+        L.Conv2D(3, 3, padding="same", name="conv"),
+        L.MaxPooling2D(3, 2, padding="same", name="pool"),
+        L.Flatten(name="flatten"),
+        L.Dense(4, name="out"),
+    ], name="same_pool")
+    model = kx.from_keras(kmodel, dtype=np.float64)
+    pool = model.get_layer("pool")
+    assert (pool.pad, pool.ceil_mode) == (pad, ceil)
+    x, y = _data(model, np.float64)
+    twin = kx.to_keras(model)  # and back: -inf padding in the twin
+    assert type(twin.get_layer("pool_ceilpad")).__name__ == "ConstantPad2D"
+    report = kx.compare(model, twin, x, y)
+    assert report.passed, str(report)
+    # the original Keras model (float32) agrees with the float64 convnet model too
+    np.testing.assert_allclose(model.forward(x), kmodel(x.transpose(0, 2, 3, 1).astype("f4")),
+                               rtol=1e-4, atol=1e-5)
+
+
+@tf_only
 def test_from_keras_refuses_unsupported_layers_by_name(kx, keras):
     L = keras.layers
     kmodel = keras.Sequential([

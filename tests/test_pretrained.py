@@ -1,4 +1,4 @@
-"""Pretrained Keras applications as backends: file names, offline errors, real and random weights."""
+"""Pretrained Keras applications as backends: file names, offline errors, real/random weights."""
 
 from __future__ import annotations
 

@@ -334,3 +334,17 @@ def test_load_weights_reports_differences(tmp_path):
         Sequential.load(tmp_path / "junk.npz")
     with pytest.raises(FileNotFoundError):
         Sequential.load(tmp_path / "missing.npz")
+
+
+def test_load_weights_without_dropout_counters_but_not_without_bn_stats(tmp_path):
+    a = Sequential([Dense(4, 3, name="fc", seed=0), Dropout(0.5, name="drop"),
+                    Dense(3, 2, name="out", seed=1)])
+    np.savez(tmp_path / "w.npz", **dict(a.params))  # a plain weights file: no buffers
+    b = Sequential([Dense(4, 3, name="fc", seed=5), Dropout(0.5, name="drop"),
+                    Dense(3, 2, name="out", seed=6)])
+    b.load_weights(tmp_path / "w.npz")
+    np.testing.assert_array_equal(b.params["out/W"], a.params["out/W"])
+    c = Sequential([Dense(4, 3, name="fc"), BatchNorm(3, name="bn")])
+    np.savez(tmp_path / "c.npz", **dict(c.params))
+    with pytest.raises(CheckpointError, match="bn/running_mean"):
+        c.load_weights(tmp_path / "c.npz")

@@ -52,6 +52,9 @@ def register(subparsers: Any) -> None:
                    help="hidden units (basic: 100; fc: comma-separated list, default 100)")
     p.add_argument("--test-samples", type=int, default=None,
                    help="evaluate on the first N test images only (default: all 10000)")
+    p.add_argument("--val-samples", type=int, default=None,
+                   help="per-epoch validation accuracy on a random N of the validation "
+                        "images (default: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("runs/train"))
     p.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
@@ -123,6 +126,7 @@ def run_training(
     filter_size: int | None = None,
     hidden: str | int | None = None,
     test_samples: int | None = None,
+    val_samples: int | None = None,
     seed: int = 0,
     out: str | Path | None = None,
     verbose: bool = True,
@@ -151,7 +155,7 @@ def run_training(
               f"{update} lr {lr:g}, batch {batch_size}")
     solver = Solver(net, data, update_rule=update, optim_config={"learning_rate": lr},
                     lr_decay=lr_decay, batch_size=batch_size, num_epochs=epochs,
-                    num_train_samples=1000, num_val_samples=None, seed=seed, verbose=verbose)
+                    num_train_samples=1000, num_val_samples=val_samples, seed=seed, verbose=verbose)
     t0 = time.perf_counter()
     solver.train()
     train_s = time.perf_counter() - t0
@@ -209,7 +213,8 @@ def run(args: argparse.Namespace) -> int:
         dataset=args.dataset, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, update=args.update, lr_decay=args.lr_decay, reg=args.reg,
         subset=args.subset, filters=args.filters, filter_size=args.filter_size,
-        hidden=args.hidden, test_samples=args.test_samples, seed=args.seed, out=args.out,
+        hidden=args.hidden, test_samples=args.test_samples, val_samples=args.val_samples,
+        seed=args.seed, out=args.out,
         verbose=not args.quiet,
     )
     return 0

@@ -22,6 +22,7 @@ itself enlarged by ``zoom`` between rounds ("Zoom-Schritte").
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,7 +82,8 @@ def _check_image(who: str, pixels: np.ndarray) -> np.ndarray:
         p = p.transpose(2, 0, 1)[None]
     if p.ndim != 4 or p.shape[:2] != (1, 3):
         raise ValueError(
-            f"{who}: image must be RGB pixels (1, 3, H, W) in [0, 255] (or (H, W, 3)), got {p.shape}"
+            f"{who}: image must be RGB pixels (1, 3, H, W) in [0, 255] (or (H, W, 3)), "
+            f"got {p.shape}"
         )
     return p.astype(np.float32)
 
@@ -91,6 +93,39 @@ def octave_scales(octave_scale: float = 1.3, octaves: Sequence[int] = range(-2, 
     if octave_scale <= 1:
         raise ValueError(f"octave_scales: octave_scale must be > 1, got {octave_scale}")
     return [float(octave_scale) ** n for n in octaves]
+
+
+def _usable_scales(
+    backend: Any, layers: Sequence[str], size: tuple[int, int], scales: list[float]
+) -> list[float]:
+    """Drop the octaves too small for the model (e.g. a 3x3 pool on a 2x4 map).
+
+    Small octaves of small images are common (64 px / 1.3**2 = 38 px); a zero-cost probe
+    forward at each size is simpler and more honest than a per-model minimum size.
+    """
+    ok = []
+    c = backend.input_space.channels
+    for s in scales:
+        h, w = max(1, round(size[0] * s)), max(1, round(size[1] * s))
+        try:
+            acts = backend.forward(np.zeros((1, c, h, w), np.float32), layers)
+            fits = all(np.asarray(a).size > 0 for a in acts.values())
+        except Exception:  # NumPy layers raise ValueError, TF its own InvalidArgumentError
+            fits = False
+        if fits:
+            ok.append(s)
+    if not ok:
+        raise ValueError(
+            f"deepdream: the image ({size[0]}x{size[1]}) is too small for layers {list(layers)} "
+            f"at every octave scale {scales}"
+        )
+    if len(ok) < len(scales):
+        warnings.warn(
+            f"deepdream: skipped octave scales {[s for s in scales if s not in ok]} "
+            f"(image too small for the model there)",
+            stacklevel=3,
+        )
+    return ok
 
 
 def deepdream(
@@ -132,6 +167,8 @@ def deepdream(
     space = backend.input_space
     x0 = to_model_input(space, pixels)
     scales = None if variant == "simple" else octave_scales(octave_scale, octaves)
+    if scales is not None:
+        scales = _usable_scales(backend, objective.layers, x0.shape[2:], scales)
     snapshots: list[np.ndarray] = []
 
     def on_step(step: int, x: np.ndarray, value: float) -> Any:

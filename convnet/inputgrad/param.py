@@ -126,8 +126,9 @@ class FourierParam:
     """Lucid's decorrelated Fourier parameterisation of an RGB image.
 
     pixels = 255 * sigmoid(M @ irfft2(S * scale) / 4), with S the complex half spectrum stored
-    as real ``params`` of shape (N, 3, H, W//2+1, 2), scale = sqrt(H W) / max(f, 1/max(H, W))^decay and
-    M = ``COLOR_CORRELATION`` (per pixel, RGB). The /4 and the 0.01 initial std are Lucid's.
+    as real ``params`` of shape (N, 3, H, W//2+1, 2),
+    scale = sqrt(H W) / max(f, 1/max(H, W))^decay and M = ``COLOR_CORRELATION`` (per pixel,
+    RGB). The /4 and the 0.01 initial std are Lucid's.
 
     Inputs:
     - shape: (N, 3, H, W).

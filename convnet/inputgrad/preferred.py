@@ -3,10 +3,18 @@
 Start from 0.7 everywhere (enough activity in the net), maximise one output unit with Adam
 (Keras defaults, as the notebook's ``tf.optimizers.Adam()``), clip to [-1, 1] after every
 step; the result is the "mother of all threes" for unit 3.
+
+A constant start can leave every ReLU of the first layer off (for MnistConvNet: all five
+``0.7 * sum(W_f) + b_f < 0``); the gradient is then exactly zero and Adam never moves. So
+``start`` may list several values, tried in order until the gradient at the start is not
+zero (default 0.7, then 0.0, where a conv's pre-activation is its bias alone), with a
+warning naming the value used.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -21,7 +29,7 @@ def preferred_input(
     unit: int,
     steps: int = 500,
     lr: float = 1e-3,
-    start: float = 0.7,
+    start: float | Sequence[float] = (0.7, 0.0),
     kind: str = "softmax",
     input_space: InputSpace | None = None,
     progress: bool = False,
@@ -34,7 +42,8 @@ def preferred_input(
     - unit: output unit (digit) to maximise.
     - steps: Adam steps (the notebook: 500).
     - lr: Adam learning rate in model units (Keras default 1e-3).
-    - start: initial value of every input element, model units.
+    - start: initial value of every input element, model units, or several values tried in
+      order until one gives a non-zero gradient (see the module docstring).
     - kind: 'softmax' (the notebook maximises the softmax output) or 'logit'.
     - input_space: default ``InputSpace.mnist_minus1_1()`` (inputs in [-1, 1]).
     - tol: stop once ``1 - p(unit) < tol`` (the notebook's early stop), softmax only.
@@ -51,7 +60,18 @@ def preferred_input(
     if shape is None:
         raise ValueError("preferred_input: the model must have a fixed input_shape (C, H, W)")
     unit = int(backend.check_class(unit, 1)[0])
-    x0 = np.full((1, *shape), start, dtype=np.float32)
+    objective = ClassScore(unit, kind=kind)
+    starts = [float(start)] if np.isscalar(start) else [float(v) for v in start]  # type: ignore[arg-type]
+    for i, s in enumerate(starts):
+        x0 = np.full((1, *shape), s, dtype=np.float32)
+        if np.any(backend.value_and_grad(objective, x0)[1]) or i == len(starts) - 1:
+            break
+    if s != starts[0]:
+        warnings.warn(
+            f"preferred_input: the gradient is zero at the constant start {starts[0]} (no unit "
+            f"active); started from {s} instead",
+            stacklevel=2,
+        )
     try:
         from convnet.optim import KERAS_DEFAULTS
 
@@ -64,7 +84,7 @@ def preferred_input(
 
     return optimize_input(
         backend,
-        ClassScore(unit, kind=kind),
+        objective,
         x0,
         steps,
         update="adam",

@@ -52,6 +52,11 @@ VGG19_CONTENT_LAYER = "block5_conv2"
 SQUEEZENET_STYLE_LAYERS = ("relu1", "fire3", "fire4", "fire5")
 SQUEEZENET_STYLE_WEIGHTS = (1000.0, 10.0, 0.3, 1.0)
 SQUEEZENET_CONTENT_LAYER = "fire6"
+# Keras MobileNet v1 (the stand-in for VGG19 where its weights are missing): the first ReLU
+# of each resolution, like VGG's blockK_conv1, and a deep pointwise layer for the content.
+MOBILENET_STYLE_LAYERS = ("conv1_relu", "conv_pw_1_relu", "conv_pw_3_relu", "conv_pw_5_relu",
+                          "conv_pw_11_relu")
+MOBILENET_CONTENT_LAYER = "conv_pw_11_relu"
 
 
 def _check_act(name: str, a: np.ndarray) -> np.ndarray:
@@ -429,6 +434,8 @@ def _tick(bar, loss: float) -> None:
 
 
 __all__ = [
+    "MOBILENET_CONTENT_LAYER",
+    "MOBILENET_STYLE_LAYERS",
     "SQUEEZENET_CONTENT_LAYER",
     "SQUEEZENET_STYLE_LAYERS",
     "SQUEEZENET_STYLE_WEIGHTS",

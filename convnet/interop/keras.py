@@ -31,7 +31,16 @@ Padding rules (never silently different):
 * ceil-mode max pooling (SqueezeNet) becomes a bottom/right pad followed by a ``'valid'`` pool:
   ``ZeroPadding2D`` when the input is known non-negative (after a ReLU or a Fire module, where
   zero is never larger than a real maximum), else a ``ConstantPad2D`` with ``-inf`` (a small
-  registered Keras layer), so the extra windows see only real values.
+  registered Keras layer), so the extra windows see only real values. A padded max pool
+  (``pad > 0``) is converted the same way, with the pad on all four sides.
+* ``from_keras`` reads ``'same'`` max pooling (TF ignores its padding) as convnet's ``pad``
+  and/or ``ceil_mode`` when the windows coincide, and ``'same'`` average pooling only when it
+  needs no padding (TF leaves padding out of the count; convnet counts zeros).
+* The registered layers (``ConstantPad2D``, ``ExactLeakyReLU``, package ``convnet``) exist
+  once :func:`constant_pad_layer_class` / :func:`exact_leaky_relu_class` (or ``to_keras``)
+  ran: call them before ``keras.models.load_model`` of a saved twin.
+* LeakyReLU in float64 becomes the registered ``ExactLeakyReLU`` layer: TF's own LeakyRelu op
+  stores the slope as a float32 attribute (a ~1e-9 relative error in float64).
 * transposed conv with ``pad`` p becomes ``Conv2DTranspose(padding='valid',
   output_padding=op)`` followed by ``Cropping2D(p)`` named ``<name>_crop``.
 
@@ -680,7 +689,7 @@ _SUPPORTED = (
 )
 
 
-def _same_pad(n: int, k: int, s: int, lname: str, what: str = "") -> tuple[int, int, int]:
+def _same_pad(n: int, k: int, s: int) -> tuple[int, int, int]:
     """TF 'same' padding along one axis of size n: (pad_before, pad_after, out)."""
     out = math.ceil(n / s)
     total = max((out - 1) * s + k - n, 0)
@@ -722,7 +731,7 @@ def from_keras(keras_model: Any, dtype: Any = None) -> Any:
     - KerasConversionError naming the first unsupported layer or option (e.g. TF's asymmetric
       'same' padding at stride 2).
     """
-    keras = import_keras()
+    import_keras()  # a clear error if TensorFlow/Keras is missing
     from convnet.models import modules as M
     from convnet.models.sequential import Sequential
 
@@ -844,8 +853,8 @@ def from_keras(keras_model: Any, dtype: Any = None) -> Any:
             C, H, W = shape
             keff = d * (k - 1) + 1
             if kl.padding == "same":
-                th, bh, _ = _same_pad(H, keff, s, lname)
-                tw, bw, _ = _same_pad(W, keff, s, lname)
+                th, bh, _ = _same_pad(H, keff, s)
+                tw, bw, _ = _same_pad(W, keff, s)
                 if not (th == bh == tw == bw):
                     raise KerasConversionError(
                         f"from_keras: layer {lname!r}: TF 'same' padding here is asymmetric "
@@ -936,8 +945,8 @@ def from_keras(keras_model: Any, dtype: Any = None) -> Any:
             if kl.padding == "same":
                 if pads != ((0, 0), (0, 0)):
                     raise KerasConversionError(f"from_keras: pad + 'same' pooling at {lname!r}")
-                th, bh, _ = _same_pad(H, k, s, lname)
-                tw, bw, _ = _same_pad(W, k, s, lname)
+                th, bh, _ = _same_pad(H, k, s)
+                tw, bw, _ = _same_pad(W, k, s)
                 if kind == "AveragePooling2D" and (th or bh or tw or bw):
                     raise KerasConversionError(
                         f"from_keras: layer {lname!r}: 'same' average pooling excludes the pad "
@@ -947,7 +956,6 @@ def from_keras(keras_model: Any, dtype: Any = None) -> Any:
                 pad_ignored = True  # TF's 'same' max pool never selects padding
             else:
                 pad_ignored = pending_value == float("-inf") or (pending_value == 0 and prev_nonneg)
-            (pt, pb), (pl, pr) = pads
             mod = _pool_from_pads(M, kind, lname, k, s, (H, W), pads, pad_ignored, dtype)
             add(mod)
             flat_chw = None
@@ -1023,27 +1031,39 @@ def from_keras(keras_model: Any, dtype: Any = None) -> Any:
                     f"{cur.shape}"
                 )
             model.params[key] = val
-    del keras
     return model
 
 
 def _pool_from_pads(M: Any, kind: str, lname: str, k: int, s: int, hw: tuple[int, int],
                     pads: tuple, pad_ignored: bool, dtype: np.dtype) -> Any:
-    """A convnet pool equal to Keras pad ``pads`` + 'valid' pool, or KerasConversionError."""
+    """A convnet pool equal to Keras pad ``pads`` + 'valid' pool, or KerasConversionError.
+
+    Equal means the same windows: the same start (top/left pad == convnet's ``pad``) and the
+    same number of windows (floor or ceil mode), with padded cells ignored by max pooling
+    (``pad_ignored``: a -inf pad, TF's 'same', or zeros after a ReLU) or, for average pooling,
+    zeros counted in the average on both sides (symmetric pad, floor mode only).
+    """
     (pt, pb), (pl, pr) = pads
     H, W = hw
     kwargs = {"name": lname, "dtype": dtype}
     cls = M.MaxPool2D if kind == "MaxPooling2D" else M.AvgPool2D
     if pads == ((0, 0), (0, 0)):
         return cls(k, s, **kwargs)
-    if kind == "MaxPooling2D" and pad_ignored and pt == 0 and pl == 0:
-        # bottom/right-only pad that max pooling ignores == ceil mode, if the counts agree
-        ho = (H + pb - k) // s + 1
-        wo = (W + pr - k) // s + 1
-        hc = -(-(H - k) // s) + 1
-        wc = -(-(W - k) // s) + 1
-        if (ho, wo) == (hc, wc) and (hc - 1) * s < H and (wc - 1) * s < W:
-            return cls(k, s, ceil_mode=True, **kwargs)
+    ho = (H + pt + pb - k) // s + 1
+    wo = (W + pl + pr - k) // s + 1
+    usable = pt == pl and (
+        (kind == "MaxPooling2D" and pad_ignored)
+        or (kind == "AveragePooling2D" and pt == pb == pr)
+    )
+    if usable:
+        for ceil in (False, True) if kind == "MaxPooling2D" else (False,):
+            try:
+                mod = cls(k, s, pad=pt, ceil_mode=ceil, **kwargs)
+                shape = tuple(mod.output_shape((1, H, W)))
+            except ValueError:
+                continue
+            if shape[1:] == (ho, wo):
+                return mod
     raise KerasConversionError(
         f"from_keras: pooling {lname!r} with padding {pads} (input {H}x{W}, pool {k}, stride "
         f"{s}) has no exact convnet equivalent"
@@ -1226,6 +1246,11 @@ def compare(model: Any, keras_model: Any, x: np.ndarray, y: np.ndarray | None = 
       ``sum(scores * g)`` for a fixed random ``g`` (seeded by ``seed``).
     - rtol: tolerance on the relative difference (default 1e-4 for float32 and 1e-10 for
       float64).
+
+    Caveat (float32): a max-pool window whose two largest values differ by less than the
+    rounding error (common on MNIST, whose zero background gives exactly tied windows) may
+    pick a different maximum in the two libraries, so the *input* gradient can differ at
+    those pixels although the conversion is exact. Check in float64 for a strict verdict.
 
     Returns:
     - a :class:`CompareReport`: one row per named layer output (both in inference mode, Keras

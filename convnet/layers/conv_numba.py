@@ -1,11 +1,45 @@
-"""Convolution with Numba kernels: the fast path (PLACEHOLDER being rewritten; see below)."""
+"""Convolution with Numba kernels: the fast path.
+
+Design (float32 training speed on a few CPU cores, bounded memory):
+
+* **Chunked im2col + GEMM.** The output is cut into chunks (:func:`_chunks`): groups of whole
+  images, or bands of output rows of one image when an image alone is too big. Per chunk a
+  Numba kernel writes the columns (``cols[k, (c*HH+i)*WW+j, pixel]``, the layout of
+  ``conv_im2col``, one block per image) with the zero padding fused in, and one GEMM per image
+  consumes them while they are still in cache: ``out[n] = [w | b] @ [cols; 1]`` writes straight
+  into the NCHW output (the bias rides along as a row of ones, so no extra pass).
+* **Backward** recomputes the columns chunk by chunk rather than keeping them from the forward
+  pass (that would cost ``HH*WW`` times the input): ``[dw | db] += dout[n] @ [cols; 1]^T`` and
+  ``dcols = w^T @ dout[n]`` followed by the ``col2im`` kernel (its exact adjoint).
+* **Memory bound.** Besides the inputs, outputs and gradients themselves, each worker thread
+  keeps one im2col and one col2im buffer (reused across calls), each of at most
+  ``max(CHUNK_ELEMENTS, (C*HH*WW + 1) * W')`` elements (2 MiB of float32 by default; the
+  second term is one output row, the smallest band). A batch-1 1000x1000x3 image with 64 3x3
+  filters (256 MB float32 output) thus needs at most 4 buffers of 2 MiB extra on 2 threads,
+  whatever the image size.
+* **Threads.** Chunks are spread over ``convnet.set_num_threads(n)`` worker threads; each runs a
+  GIL-free Numba kernel and a single-threaded GEMM. No ``prange``: alternating Numba's thread
+  pool with BLAS's was measured to oversubscribe the cores (see ``convnet._threads``). Small
+  convolutions (< ``PARALLEL_MIN_FLOPS`` multiply-adds) stay on the calling thread.
+* **Kernels** index flat views with unsigned integers, so Numba emits no negative-index checks
+  and LLVM vectorises the row copies; stride, padding and dilation are all supported.
+* **Compilation** is cached on disk (``cache=True``): the first call after installing compiles
+  the two kernels per dtype (a few seconds), later processes load them in milliseconds.
+
+Without Numba, the same code runs with pure-NumPy stand-ins of the two kernels (slower, and
+without the memory bound); ``conv_forward`` then prefers the ``im2col`` backend anyway.
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 
+from convnet._threads import single_threaded_blas, worker_threads
 from convnet.layers.conv_naive import (
     ConvGeometry,
     check_cache,
@@ -14,20 +48,23 @@ from convnet.layers.conv_naive import (
     conv_geometry,
 )
 
+T = TypeVar("T")
+
 try:
-    from numba import njit, prange
+    from numba import njit, uint64
 
     NUMBA_AVAILABLE = True
 except ImportError:  # pragma: no cover - exercised only without numba installed
     NUMBA_AVAILABLE = False
 
-#: Elements of the per-chunk column buffer (C*HH*WW + 1 rows by chunk pixels). 2**20 float32
-#: values are 4 MiB: big enough for efficient GEMMs, small enough to stay in the L2/L3 caches.
-CHUNK_ELEMENTS = 1 << 20
+#: Elements of the per-chunk column buffer (C*HH*WW + 1 rows by chunk pixels). 2**19 float32
+#: values are 2 MiB: big enough for efficient GEMMs, small enough to stay in the L2/L3 caches
+#: between im2col and the GEMM (2**18..2**19 measured best on the five benchmark shapes).
+CHUNK_ELEMENTS = 1 << 19
 
-#: Below this many elements a kernel runs on one thread: waking a thread pool costs more than
-#: it saves (and on a busy machine a parallel region waits for a descheduled worker).
-PARALLEL_MIN = 1 << 16
+#: Below this many multiply-adds a convolution runs on the calling thread: handing chunks to
+#: worker threads costs tens of microseconds.
+PARALLEL_MIN_FLOPS = 1 << 21
 
 if NUMBA_AVAILABLE:
 
@@ -43,107 +80,91 @@ if NUMBA_AVAILABLE:
             lo = hi
         return lo, hi
 
-    @njit(cache=True, inline="always")
-    def _im2col_one(x, n0, k, c, y0, y1, HH, WW, s, p, d, W_out, cols):
-        """Rows of channel ``c`` of image ``n0+k`` in ``cols[k]`` (see ``_im2col_chunk``)."""
-        H, W = x.shape[2], x.shape[3]
-        n = n0 + k
-        for i in range(HH):
-            for j in range(WW):
-                r = (c * HH + i) * WW + j
-                ix0 = j * d - p
-                lo, hi = _valid_range(ix0, s, W, W_out)
-                for y in range(y0, y1):
-                    iy = y * s - p + i * d
-                    base = (y - y0) * W_out
-                    if iy < 0 or iy >= H:
-                        for xo in range(W_out):
-                            cols[k, r, base + xo] = 0
-                    else:
-                        for xo in range(lo):
-                            cols[k, r, base + xo] = 0
-                        if s == 1:  # the common case: a contiguous run LLVM vectorises
-                            for xo in range(lo, hi):
-                                cols[k, r, base + xo] = x[n, c, iy, xo + ix0]
-                        else:
-                            for xo in range(lo, hi):
-                                cols[k, r, base + xo] = x[n, c, iy, xo * s + ix0]
-                        for xo in range(hi, W_out):
-                            cols[k, r, base + xo] = 0
+    # The kernels index flat views with unsigned integers: Numba then emits no negative-index
+    # wraparound checks, and LLVM vectorises the row copies (measured 7x faster than 4-D
+    # indexing, and faster than NumPy's strided copy).
 
-    @njit(cache=True, inline="always")
-    def _ones_rows(k, first, cols):
-        for r in range(first, cols.shape[1]):
-            for q in range(cols.shape[2]):
-                cols[k, r, q] = 1
-
-    @njit(cache=True)
-    def _im2col_serial(x, n0, nb, y0, y1, HH, WW, s, p, d, W_out, cols):
-        C = x.shape[1]
-        for k in range(nb):
-            for c in range(C):
-                _im2col_one(x, n0, k, c, y0, y1, HH, WW, s, p, d, W_out, cols)
-            _ones_rows(k, C * HH * WW, cols)
-
-    @njit(cache=True, parallel=True)
-    def _im2col_parallel(x, n0, nb, y0, y1, HH, WW, s, p, d, W_out, cols):
-        C = x.shape[1]
-        for t in prange(nb * C):
-            k = t // C
-            c = t - k * C
-            _im2col_one(x, n0, k, c, y0, y1, HH, WW, s, p, d, W_out, cols)
-            if c == 0:
-                _ones_rows(k, C * HH * WW, cols)
-
-    @njit(cache=True, inline="always")
-    def _col2im_one(dcols, n0, k, c, y0, y1, HH, WW, s, p, d, W_out, dx):
-        """``dx[n0+k, c] +=`` the adjoint of ``_im2col_one`` applied to ``dcols[k]``."""
-        H, W = dx.shape[2], dx.shape[3]
-        n = n0 + k
-        for i in range(HH):
-            for j in range(WW):
-                r = (c * HH + i) * WW + j
-                ix0 = j * d - p
-                lo, hi = _valid_range(ix0, s, W, W_out)
-                for y in range(y0, y1):
-                    iy = y * s - p + i * d
-                    if iy >= 0 and iy < H:
-                        base = (y - y0) * W_out
-                        if s == 1:
-                            for xo in range(lo, hi):
-                                dx[n, c, iy, xo + ix0] += dcols[k, r, base + xo]
-                        else:
-                            for xo in range(lo, hi):
-                                dx[n, c, iy, xo * s + ix0] += dcols[k, r, base + xo]
-
-    @njit(cache=True)
-    def _col2im_serial(dcols, n0, nb, y0, y1, HH, WW, s, p, d, W_out, dx):
-        for k in range(nb):
-            for c in range(dx.shape[1]):
-                _col2im_one(dcols, n0, k, c, y0, y1, HH, WW, s, p, d, W_out, dx)
-
-    @njit(cache=True, parallel=True)
-    def _col2im_parallel(dcols, n0, nb, y0, y1, HH, WW, s, p, d, W_out, dx):
-        # Each (image, channel) pair owns its own slice of dx: no two iterations write alike.
-        C = dx.shape[1]
-        for t in prange(nb * C):
-            k = t // C
-            _col2im_one(dcols, n0, k, t - k * C, y0, y1, HH, WW, s, p, d, W_out, dx)
-
+    @njit(cache=True, nogil=True)
     def _im2col_chunk(x, n0, nb, y0, y1, HH, WW, s, p, d, W_out, cols):
         """Fill ``cols[k, (c*HH+i)*WW+j, (y-y0)*W'+xo]`` for images ``n0+k``, ``k < nb``.
 
-        ``cols`` has shape (nb, R, (y1-y0)*W') with ``R >= C*HH*WW``; rows from ``C*HH*WW`` on
-        are set to 1 (the bias row). Padding is fused: out-of-image taps write zeros, so ``x``
-        is never padded in memory.
+        ``x`` (N, C, H, W) and ``cols`` (nb, R, (y1-y0)*W') are C-contiguous, ``R >= C*HH*WW``;
+        rows from ``C*HH*WW`` on are set to 1 (the bias row). Padding is fused: out-of-image
+        taps write zeros, so ``x`` is never padded in memory. Runs without the GIL.
         """
-        kernel = _im2col_parallel if cols.size >= PARALLEL_MIN else _im2col_serial
-        kernel(x, n0, nb, y0, y1, HH, WW, s, p, d, W_out, cols)
+        C, H, W = x.shape[1], x.shape[2], x.shape[3]
+        R, L = cols.shape[1], cols.shape[2]
+        xf = x.reshape(-1)
+        cf = cols.reshape(-1)
+        us = uint64(s)
+        zero = cols.dtype.type(0)
+        for k in range(nb):
+            n = n0 + k
+            for c in range(C):
+                for i in range(HH):
+                    for j in range(WW):
+                        ix0 = j * d - p
+                        lo, hi = _valid_range(ix0, s, W, W_out)
+                        dbase = ((k * R + (c * HH + i) * WW + j) * L) - y0 * W_out
+                        for y in range(y0, y1):
+                            iy = y * s - p + i * d
+                            d0 = uint64(dbase + y * W_out)
+                            if iy < 0 or iy >= H:
+                                for t in range(W_out):
+                                    cf[d0 + uint64(t)] = zero
+                                continue
+                            for t in range(lo):
+                                cf[d0 + uint64(t)] = zero
+                            s0 = uint64(((n * C + c) * H + iy) * W + ix0 + lo * s)
+                            dd = d0 + uint64(lo)
+                            if s == 1:
+                                for t in range(hi - lo):
+                                    cf[dd + uint64(t)] = xf[s0 + uint64(t)]
+                            else:
+                                for t in range(hi - lo):
+                                    cf[dd + uint64(t)] = xf[s0 + uint64(t) * us]
+                            for t in range(hi, W_out):
+                                cf[d0 + uint64(t)] = zero
+            one = cols.dtype.type(1)
+            for r in range(C * HH * WW, R):
+                q0 = uint64((k * R + r) * L)
+                for q in range(L):
+                    cf[q0 + uint64(q)] = one
 
+    @njit(cache=True, nogil=True)
     def _col2im_chunk(dcols, n0, nb, y0, y1, HH, WW, s, p, d, W_out, dx):
-        """Adjoint of :func:`_im2col_chunk`: ``dx[n0+k] += col2im(dcols[k])`` for rows y0..y1."""
-        kernel = _col2im_parallel if dcols.size >= PARALLEL_MIN else _col2im_serial
-        kernel(dcols, n0, nb, y0, y1, HH, WW, s, p, d, W_out, dx)
+        """Adjoint of :func:`_im2col_chunk`: ``dx[n0+k] += col2im(dcols[k])`` for rows y0..y1.
+
+        ``dcols`` (nb, R, (y1-y0)*W') with ``R >= C*HH*WW`` (extra rows ignored) and ``dx``
+        (N, C, H, W) are C-contiguous.
+        """
+        C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
+        R, L = dcols.shape[1], dcols.shape[2]
+        xf = dx.reshape(-1)
+        cf = dcols.reshape(-1)
+        us = uint64(s)
+        for k in range(nb):
+            n = n0 + k
+            for c in range(C):
+                for i in range(HH):
+                    for j in range(WW):
+                        ix0 = j * d - p
+                        lo, hi = _valid_range(ix0, s, W, W_out)
+                        if lo == hi:
+                            continue
+                        dbase = ((k * R + (c * HH + i) * WW + j) * L) - y0 * W_out + lo
+                        for y in range(y0, y1):
+                            iy = y * s - p + i * d
+                            if iy < 0 or iy >= H:
+                                continue
+                            dd = uint64(dbase + y * W_out)
+                            s0 = uint64(((n * C + c) * H + iy) * W + ix0 + lo * s)
+                            if s == 1:
+                                for t in range(hi - lo):
+                                    xf[s0 + uint64(t)] += cf[dd + uint64(t)]
+                            else:
+                                for t in range(hi - lo):
+                                    xf[s0 + uint64(t) * us] += cf[dd + uint64(t)]
 
 
 def _im2col_chunk_numpy(x, n0, nb, y0, y1, HH, WW, s, p, d, W_out, cols):
@@ -191,15 +212,16 @@ class _Workspace(threading.local):
 _WS = _Workspace()
 
 
-def _chunks(N: int, H_out: int, W_out: int, rows: int, budget: int):
+def _chunks(N: int, H_out: int, W_out: int, rows: int, budget: int, min_chunks: int = 1):
     """Split the output into ``(n0, nb, y0, y1)`` blocks of at most ``budget`` column entries.
 
-    Whole images are grouped while ``rows * nb * H'*W' <= budget``; an image too large for the
-    budget is split into bands of output rows (at least one row per band).
+    Whole images are grouped while ``rows * nb * H'*W' <= budget`` (and while there are at
+    least ``min_chunks`` blocks, so that every worker thread gets work); an image too large for
+    the budget is split into bands of output rows (at least one row per band).
     """
     per_image = rows * H_out * W_out
     if per_image <= budget:
-        nb = max(1, budget // per_image)
+        nb = max(1, min(budget // per_image, -(-N // min_chunks)))
         for n0 in range(0, N, nb):
             yield n0, min(nb, N - n0), 0, H_out
     else:
@@ -209,11 +231,48 @@ def _chunks(N: int, H_out: int, W_out: int, rows: int, budget: int):
                 yield n, 1, y0, min(H_out, y0 + band)
 
 
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+
+
+def _executor(n: int) -> ThreadPoolExecutor:
+    """A shared pool of ``n`` worker threads (rebuilt when the thread count changes)."""
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size != n:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="convnet")
+            _pool_size = n
+        return _pool
+
+
+def _run(work: Callable[[tuple], T], g: ConvGeometry, rows: int) -> list[T]:
+    """Apply ``work`` to every chunk of the output, on worker threads when it pays.
+
+    Parallelism is over chunks: each worker runs a GIL-free Numba kernel and a single-threaded
+    GEMM on its own chunk. Numba's ``prange`` plus a multithreaded BLAS would alternate two
+    thread pools that each busy-wait after their parallel region; on a few cores that was
+    measured to cost up to 2x (and far more on a loaded machine).
+    """
+    flops = g.N * g.F * rows * g.H_out * g.W_out
+    n = worker_threads() if flops >= PARALLEL_MIN_FLOPS else 1
+    chunks = list(_chunks(g.N, g.H_out, g.W_out, rows, CHUNK_ELEMENTS, 2 * n if n > 1 else 1))
+    if n == 1 or len(chunks) == 1:
+        return [work(c) for c in chunks]
+    with single_threaded_blas() as reached:
+        if not reached:  # BLAS threads unknown: let BLAS parallelise, one chunk at a time
+            return [work(c) for c in chunks]
+        return list(_executor(n).map(work, chunks))
+
+
 def conv_apply(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry) -> np.ndarray:
     """``out = conv(x, w) + b`` for validated, C-contiguous inputs of one dtype.
 
     Shapes as in :func:`conv_forward_numba`; ``b`` may be None (no bias). Extra memory: one
-    column chunk of at most ``max(CHUNK_ELEMENTS, (C*HH*WW+1)*W')`` entries besides ``out``.
+    column chunk per worker thread, each at most ``max(CHUNK_ELEMENTS, (C*HH*WW+1)*W')``
+    entries, besides ``out``.
     """
     CKK = g.C * g.HH * g.WW
     w2 = np.empty((g.F, CKK + 1), dtype=x.dtype)
@@ -222,11 +281,15 @@ def conv_apply(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeomet
     out = np.empty((g.N, g.F, g.H_out, g.W_out), dtype=x.dtype)
     out3 = out.reshape(g.N, g.F, g.H_out * g.W_out)
     P = g.W_out
-    for n0, nb, y0, y1 in _chunks(g.N, g.H_out, g.W_out, CKK + 1, CHUNK_ELEMENTS):
+
+    def work(chunk: tuple) -> None:
+        n0, nb, y0, y1 = chunk
         cols = _WS.get("cols", (nb, CKK + 1, (y1 - y0) * P), x.dtype)
         _im2col_chunk(x, n0, nb, y0, y1, g.HH, g.WW, g.stride, g.pad, g.dilation, P, cols)
         # The ones row of cols times the last column of w2 adds the bias inside the GEMM.
         np.matmul(w2, cols, out=out3[n0 : n0 + nb, :, y0 * P : y1 * P])
+
+    _run(work, g, CKK + 1)
     return out
 
 
@@ -234,17 +297,25 @@ def conv_data_grad(dout: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarr
     """Gradient of ``conv(x, w)`` with respect to ``x``: the adjoint of :func:`conv_apply`.
 
     Inputs: dout (N, F, H', W') C-contiguous; w (F, C, HH, WW). Returns dx (N, C, H, W).
-    Extra memory: one chunk of at most ``max(CHUNK_ELEMENTS, C*HH*WW*W')`` entries.
+    Extra memory: one chunk per worker of at most ``max(CHUNK_ELEMENTS, C*HH*WW*W')`` entries.
     """
     CKK = g.C * g.HH * g.WW
     dout3 = dout.reshape(g.N, g.F, g.H_out * g.W_out)
     wT = np.ascontiguousarray(w.reshape(g.F, CKK).T)
     dx = np.zeros((g.N, g.C, g.H, g.W), dtype=dout.dtype)
     P = g.W_out
-    for n0, nb, y0, y1 in _chunks(g.N, g.H_out, g.W_out, CKK, CHUNK_ELEMENTS):
+    # Bands of rows of one image overlap in dx (their windows share input rows): a lock per
+    # image serialises their scatter-adds, while their GEMMs still run concurrently.
+    locks = [threading.Lock() for _ in range(g.N)]
+
+    def work(chunk: tuple) -> None:
+        n0, nb, y0, y1 = chunk
         dcols = _WS.get("dcols", (nb, CKK, (y1 - y0) * P), dout.dtype)
         np.matmul(wT, dout3[n0 : n0 + nb, :, y0 * P : y1 * P], out=dcols)
-        _col2im_chunk(dcols, n0, nb, y0, y1, g.HH, g.WW, g.stride, g.pad, g.dilation, P, dx)
+        with locks[n0]:
+            _col2im_chunk(dcols, n0, nb, y0, y1, g.HH, g.WW, g.stride, g.pad, g.dilation, P, dx)
+
+    _run(work, g, CKK + 1)
     return dx
 
 
@@ -254,18 +325,26 @@ def conv_weight_grad(
     """Gradients of ``conv(x, w) + b`` with respect to ``w`` (F, C, HH, WW) and ``b`` (F,).
 
     Inputs: x (N, C, H, W) and dout (N, F, H', W'), both C-contiguous.
-    Extra memory: one column chunk, as in :func:`conv_apply`.
+    Extra memory: one column chunk per worker, as in :func:`conv_apply`.
     """
     CKK = g.C * g.HH * g.WW
     dout3 = dout.reshape(g.N, g.F, g.H_out * g.W_out)
-    dw2 = np.zeros((g.F, CKK + 1), dtype=x.dtype)
     P = g.W_out
-    for n0, nb, y0, y1 in _chunks(g.N, g.H_out, g.W_out, CKK + 1, CHUNK_ELEMENTS):
+
+    def work(chunk: tuple) -> np.ndarray:
+        n0, nb, y0, y1 = chunk
         cols = _WS.get("cols", (nb, CKK + 1, (y1 - y0) * P), x.dtype)
         _im2col_chunk(x, n0, nb, y0, y1, g.HH, g.WW, g.stride, g.pad, g.dilation, P, cols)
         d = dout3[n0 : n0 + nb, :, y0 * P : y1 * P]
-        # The ones row of cols makes the last column of dw2 the bias gradient.
-        dw2 += np.matmul(d, cols.transpose(0, 2, 1)).sum(axis=0)
+        acc = np.zeros((g.F, CKK + 1), dtype=x.dtype)
+        tmp = _WS.get("dw", (g.F, CKK + 1), x.dtype)
+        for k in range(nb):
+            # The ones row of cols makes the last column the bias gradient.
+            np.matmul(d[k], cols[k].T, out=tmp)
+            acc += tmp
+        return acc
+
+    dw2 = sum(_run(work, g, CKK + 1))
     return dw2[:, :CKK].reshape(g.F, g.C, g.HH, g.WW).copy(), dw2[:, CKK].copy()
 
 

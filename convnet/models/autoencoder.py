@@ -183,6 +183,10 @@ class _AutoencoderBase:
                 grads[k] = grads[k] + self.reg * w
         return total
 
+    def eval_loss(self, X: np.ndarray, y: np.ndarray) -> float:
+        """The loss of ``X`` against target ``y`` without computing gradients."""
+        return self.loss(X, y, backward=False)
+
     def _collect_grads(self) -> dict[str, np.ndarray]:
         return {k: np.array(v, copy=True) for k, v in self.grads.items()}
 
@@ -293,7 +297,7 @@ class Autoencoder(_AutoencoderBase):
     def _decode_batch(self, z: np.ndarray) -> np.ndarray:
         return self.decoder.forward(z)
 
-    def loss(self, X: np.ndarray, y: np.ndarray | None = None):
+    def loss(self, X: np.ndarray, y: np.ndarray | None = None, backward: bool = True):
         """Reconstruction (N, 1, 28, 28) if ``y`` is None, else ``(loss, grads)``.
 
         The loss is the mean squared error over all pixels against the target ``y``.
@@ -304,6 +308,8 @@ class Autoencoder(_AutoencoderBase):
         if y is None:
             return recon
         loss, drecon = mse_loss(recon, np.asarray(y, dtype=recon.dtype).reshape(recon.shape))
+        if not backward:
+            return float(loss)
         self.encoder.backward(self.decoder.backward(drecon))
         grads = self._collect_grads()
         return loss + self._l2(grads), grads
@@ -329,7 +335,7 @@ class ConvAutoencoder(_AutoencoderBase):
     def get_config(self) -> dict:
         return {"latent_dim": self.latent_dim, "reg": self.reg, "seed": self.seed}
 
-    def loss(self, X: np.ndarray, y: np.ndarray | None = None):
+    def loss(self, X: np.ndarray, y: np.ndarray | None = None, backward: bool = True):
         """Reconstruction if ``y`` is None, else ``(loss, grads)``.
 
         The loss is binary cross-entropy summed over the 784 pixels and averaged over the batch.
@@ -341,6 +347,8 @@ class ConvAutoencoder(_AutoencoderBase):
             return sigmoid_forward(logits)[0]
         target = np.asarray(y, dtype=logits.dtype).reshape(logits.shape)
         loss, dlogits = bce_with_logits_loss(logits, target, reduction="batchmean")
+        if not backward:
+            return float(loss)
         self.encoder.backward(self.decoder.backward(dlogits))
         grads = self._collect_grads()
         return loss + self._l2(grads), grads
@@ -386,6 +394,14 @@ class VAE(_AutoencoderBase):
         return {"latent_dim": self.latent_dim, "beta": self.beta,
                 "course_loss": self.course_loss, "reg": self.reg, "seed": self.seed}
 
+    def eval_loss(self, X: np.ndarray, y: np.ndarray) -> float:
+        """The loss without gradients, with ``eps`` from a fixed generator: validation losses
+        of different epochs compare like with like, and the training noise stream is untouched.
+        """
+        X = self._check_images(X)
+        noise = np.random.default_rng(0).standard_normal((len(X), self.latent_dim))
+        return self.loss(X, y, noise=noise.astype(self.encoder.dtype), backward=False)
+
     def encode_gaussian(self, X: np.ndarray, batch_size: int = 500):
         """``(z_mean, z_log_var)``, each (N, L), of images X (N, 1, 28, 28)."""
         X = self._check_images(X)
@@ -406,7 +422,8 @@ class VAE(_AutoencoderBase):
             return 1.0 / 784.0, 5e-4 * 2.0 / self.latent_dim, "batchmean"
         return 1.0, self.beta, "batchmean"
 
-    def loss(self, X: np.ndarray, y: np.ndarray | None = None, noise: np.ndarray | None = None):
+    def loss(self, X: np.ndarray, y: np.ndarray | None = None, noise: np.ndarray | None = None,
+             backward: bool = True):
         """Reconstruction through the mean code if ``y`` is None, else ``(loss, grads)``.
 
         ``noise`` (N, L) fixes ``eps`` (for gradient checks); otherwise it is drawn from the
@@ -432,6 +449,8 @@ class VAE(_AutoencoderBase):
         kl, dmu_kl, dlogvar_kl = gaussian_kl(mu, logvar, reduction="batchmean")
         w_rec, w_kl, _ = self._weights()
         loss = w_rec * bce + w_kl * kl
+        if not backward:
+            return float(loss)
 
         dz = self.decoder.backward(w_rec * dlogits)
         # z = mu + exp(logvar / 2) * eps: dz/dmu = 1, dz/dlogvar = eps * exp(logvar / 2) / 2.

@@ -259,7 +259,11 @@ class Sequential:
         expected = {k: np.shape(v) for k, v in params.items()}
         expected.update({k: np.shape(v) for k, v in buffers.items()})
         given = {k: np.shape(v) for k, v in state.items() if not k.startswith("__")}
-        missing = [k for k in expected if k not in given]
+        # Integer buffers (dropout seed and call counter) are bookkeeping that plain weight
+        # files (e.g. the SqueezeNet .npz) do not carry: their absence is not an error.
+        optional = {k for k, v in buffers.items()
+                    if not np.issubdtype(np.asarray(v).dtype, np.floating)}
+        missing = [k for k in expected if k not in given and k not in optional]
         unexpected = [k for k in given if k not in expected]
         mismatched = [
             f"{k} {source} {given[k]} vs model {expected[k]}"

@@ -1,0 +1,100 @@
+"""``convnet dream``: DeepDream an image (simple, octaves, or tiled for large images).
+
+    convnet dream images/sky.jpg --size 256 --steps 20 --out runs/dream
+    convnet dream photo.jpg --model keras:inception_v3 --variant tiled     # mixed3 + mixed5
+    convnet dream sky.jpg --model keras:mobilenet --alpha 0.25 --layers conv_pw_8_relu
+
+Writes ``input.png``, ``dream.png`` and ``octave_<k>.png`` (each octave's result) into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from convnet.commands.features import DREAM_LAYERS, add_model_args, load_model, model_family, save
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "dream",
+        help="DeepDream an image (gradient ascent on layer activations)",
+        description=__doc__.split("\n\n")[0],
+    )
+    p.add_argument("image", help="image file")
+    p.add_argument("--layers", default=None,
+                   help="comma-separated layers, optionally NAME=WEIGHT (default per model: "
+                        "mixed3,mixed5 for inception_v3, fire5,fire7 for squeezenet)")  # fmt: skip
+    p.add_argument("--variant", choices=("simple", "octaves", "tiled"), default="octaves")
+    p.add_argument("--steps", type=int, default=50, help="steps per octave (default 50)")
+    p.add_argument("--step-size", type=float, default=0.01,
+                   help="step in [-1, 1] units of the pixel range (course 0.01)")  # fmt: skip
+    p.add_argument("--octave-scale", type=float, default=1.3, help="octave scale (1.3..1.5)")
+    p.add_argument("--octaves", type=int, default=5, help="number of octaves, centred on 1")
+    p.add_argument("--tile", type=int, default=512, help="tile size for --variant tiled")
+    p.add_argument("--size", type=int, default=None,
+                   help="longer side in pixels after resizing (default: as is)")  # fmt: skip
+    add_model_args(p)
+    p.set_defaults(func=run)
+
+
+def parse_layers(text: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        name, _, w = item.partition("=")
+        try:
+            out[name] = float(w) if w else 1.0
+        except ValueError:
+            raise ValueError(f"--layers: weight of {name!r} must be a number, got {w!r}") from None
+    if not out:
+        raise ValueError("--layers: no layer given")
+    return out
+
+
+def _load_pixels(path: str, size: int | None):
+    from pathlib import Path
+
+    from PIL import Image
+
+    from convnet.inputgrad.backend import image_to_pixels
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"image {path} does not exist")
+    if size is None:
+        return image_to_pixels(path)
+    with Image.open(path) as im:
+        w, h = im.size
+    s = size / max(w, h)
+    return image_to_pixels(path, size=(max(1, round(h * s)), max(1, round(w * s))))
+
+
+def run(args: argparse.Namespace) -> int:
+    from convnet.inputgrad.deepdream import deepdream
+
+    pixels = _load_pixels(args.image, args.size)
+    if args.layers is not None:
+        layers = parse_layers(args.layers)
+    else:
+        fam = model_family(args.model)
+        if fam not in DREAM_LAYERS:
+            raise ValueError(f"no default dream layers for {args.model!r}: pass --layers")
+        layers = DREAM_LAYERS[fam]
+    backend = load_model(args)
+    half = args.octaves // 2
+    res = deepdream(
+        backend, pixels, layers, variant=args.variant, steps=args.steps,
+        step_size=args.step_size, octave_scale=args.octave_scale,
+        octaves=range(-half, args.octaves - half), tile_size=args.tile, seed=args.seed,
+        progress=not args.no_progress,
+    )  # fmt: skip
+    args.out.mkdir(parents=True, exist_ok=True)
+    save(pixels, args.out / "input.png")
+    if args.variant != "simple":
+        for k, o in enumerate(res.octaves):
+            save(o, args.out / f"octave_{k}.png")
+    save(res.image, args.out / "dream.png")
+    print(f"{args.variant} dream on {', '.join(layers)}: {res.seconds:.1f} s")
+    return 0

@@ -1,0 +1,116 @@
+"""``convnet style``: neural style transfer (Gatys et al.) of a content photo in a style.
+
+    convnet style images/tubingen.jpg images/starry_night.jpg --size 192 --steps 200
+    convnet style photo.jpg painting.jpg --model keras:vgg19          # the course's setting
+    convnet style photo.jpg painting.jpg --optimizer lbfgs --init noise
+
+Writes ``content.png``, ``style.png``, ``styled.png`` and ``losses.png`` (style, content and TV
+terms over the steps) into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from convnet.commands.features import add_model_args, load_model, model_family, save
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "style",
+        help="neural style transfer: a content image painted in the style of another",
+        description=__doc__.split("\n\n")[0],
+    )
+    p.add_argument("content", help="content image file")
+    p.add_argument("style", help="style image file")
+    p.add_argument("--size", type=int, default=192, help="square size of both images (192)")
+    p.add_argument("--steps", type=int, default=200, help="optimisation steps (200)")
+    p.add_argument("--style-layers", default=None, help="comma-separated (default per model)")
+    p.add_argument("--style-weights", default=None,
+                   help="one weight, or comma-separated, one per style layer")  # fmt: skip
+    p.add_argument("--content-layer", default=None, help="default fire6 / block5_conv2")
+    p.add_argument("--content-weight", type=float, default=1e-2)
+    p.add_argument("--tv-weight", type=float, default=0.0, help="total variation weight")
+    p.add_argument("--optimizer", choices=("adam", "lbfgs"), default="adam")
+    p.add_argument("--lr", type=float, default=0.02, help="Adam learning rate (course 0.02)")
+    p.add_argument("--init", choices=("content", "noise"), default="content")
+    add_model_args(p)
+    p.set_defaults(func=run)
+
+
+def _defaults(model: str) -> tuple[list[str], list[float], str]:
+    from convnet.inputgrad import style as S
+
+    fam = model_family(model)
+    if fam == "squeezenet":
+        return (list(S.SQUEEZENET_STYLE_LAYERS), list(S.SQUEEZENET_STYLE_WEIGHTS),
+                S.SQUEEZENET_CONTENT_LAYER)  # fmt: skip
+    if fam in ("vgg19", "vgg16"):
+        return list(S.VGG19_STYLE_LAYERS), [1e6] * 5, S.VGG19_CONTENT_LAYER
+    if fam == "mobilenet":
+        return list(S.MOBILENET_STYLE_LAYERS), [1e4] * len(S.MOBILENET_STYLE_LAYERS), \
+            S.MOBILENET_CONTENT_LAYER
+    raise ValueError(f"no default style/content layers for {model!r}: pass --style-layers "
+                     "and --content-layer")  # fmt: skip
+
+
+def plot_losses(history: dict[str, list[float]], path: Any, title: str = "") -> None:
+    """Style, content, TV and total loss over the steps (log scale) into ``path``."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for k in ("total", "style", "content", "tv"):
+        v = history.get(k, [])
+        if v and max(v) > 0:
+            ax.plot(range(len(v)), v, label=k)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("weighted loss")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    print(f"wrote {path}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from convnet.inputgrad.backend import image_to_pixels
+    from convnet.inputgrad.style import style_transfer
+
+    for f in (args.content, args.style):
+        if not Path(f).is_file():
+            raise FileNotFoundError(f"image {f} does not exist")
+    content = image_to_pixels(args.content, size=args.size)
+    style = image_to_pixels(args.style, size=args.size)
+    if args.style_layers is None or args.content_layer is None:
+        d_layers, d_weights, d_content = _defaults(args.model)
+    style_layers = (args.style_layers.split(",") if args.style_layers else d_layers)
+    content_layer = args.content_layer or d_content
+    if args.style_weights is not None:
+        sw: Any = [float(v) for v in args.style_weights.split(",")]
+        if len(sw) == 1:
+            sw = sw[0]
+    elif args.style_layers is None:
+        sw = d_weights
+    else:
+        sw = 1.0
+    backend = load_model(args)
+    res = style_transfer(
+        backend, content, style, style_layers=style_layers, content_layer=content_layer,
+        style_weights=sw, content_weight=args.content_weight, tv_weight=args.tv_weight,
+        steps=args.steps, optimizer=args.optimizer, learning_rate=args.lr, init=args.init,
+        seed=args.seed, progress=not args.no_progress,
+    )  # fmt: skip
+    args.out.mkdir(parents=True, exist_ok=True)
+    save(content, args.out / "content.png")
+    save(style, args.out / "style.png")
+    save(res.image, args.out / "styled.png")
+    plot_losses(res.history, args.out / "losses.png", f"{args.model}, {args.size} px")
+    h = res.history
+    print(f"style loss {h['style'][0]:.4g} -> {h['style'][-1]:.4g}, content loss "
+          f"{h['content'][0]:.4g} -> {h['content'][-1]:.4g} ({res.seconds:.1f} s)")  # fmt: skip
+    return 0
