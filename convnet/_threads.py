@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import threading
 from collections.abc import Iterator
 from functools import cache
 
@@ -130,6 +131,11 @@ def worker_threads() -> int:
     return _num_threads if _num_threads is not None else default_num_threads()
 
 
+_blas_lock = threading.Lock()
+_blas_depth = 0
+_blas_saved: list[int] = []
+
+
 @contextlib.contextmanager
 def single_threaded_blas() -> Iterator[bool]:
     """Run BLAS on the calling thread only inside the block; restore the old count after.
@@ -137,17 +143,26 @@ def single_threaded_blas() -> Iterator[bool]:
     Yields whether BLAS could be reached. Convolution runs its own worker threads, each
     calling BLAS on one chunk: a multithreaded BLAS underneath would oversubscribe the cores.
     Uses the OpenBLAS entry points directly (a few microseconds), else ``threadpoolctl``.
+    Nested or concurrent blocks (conv called from several threads) are counted, so the
+    original count is saved by the first to enter and restored by the last to leave.
     """
+    global _blas_depth, _blas_saved
     funcs = [(s, g) for s, g in _openblas_functions() if g is not None]
     if funcs:
-        old = [g() for _, g in funcs]
-        for setter, _ in funcs:
-            setter(1)
+        with _blas_lock:
+            if _blas_depth == 0:
+                _blas_saved = [g() for _, g in funcs]
+                for setter, _ in funcs:
+                    setter(1)
+            _blas_depth += 1
         try:
             yield True
         finally:
-            for (setter, _), n in zip(funcs, old, strict=True):
-                setter(n)
+            with _blas_lock:
+                _blas_depth -= 1
+                if _blas_depth == 0:
+                    for (setter, _), n in zip(funcs, _blas_saved, strict=True):
+                        setter(n)
         return
     try:
         import threadpoolctl

@@ -261,6 +261,13 @@ def main(argv: list[str] | None = None) -> int:
         "near-tie), which reroutes a gradient. (The float64 check above, one forward/backward on "
         "the same weights, agrees to ~1e-15: the conversion itself is exact.)"
     )
+    if args.update == "adam":
+        note += (
+            " Adam drifts much faster than SGD: it divides each gradient element by its own "
+            "running RMS, so an element whose true gradient is ~0 (a weight that sees only "
+            "MNIST's zero background or a dead ReLU) takes steps of size ~lr driven by rounding "
+            "noise alone, differently in the two libraries."
+        )
     print("\n" + note)
 
     args.out.mkdir(parents=True, exist_ok=True)

@@ -45,9 +45,11 @@ SETTINGS = {
     "inception_v3": dict(layer=COURSE_LAYER, unit=COURSE_UNIT, channel=30, deep="mixed5",
                          size=COURSE_SIZE, steps=COURSE_STEPS, lr=1e-3, init=0.0,
                          grid_steps=512, grid_lr=0.05),
+    # MobileNet's unit (9, 9, 30) is off (ReLU = 0) on a grey image, so no gradient reaches
+    # the input from the course's zero offset: start that one from noise.
     "mobilenet_025": dict(layer="conv_pw_3_relu", unit=(30, 9, 9), channel=30,
                           deep="conv_pw_11_relu", size=COURSE_SIZE, steps=COURSE_STEPS, lr=1e-3,
-                          init=0.0, grid_steps=512, grid_lr=0.05),
+                          init=0.0, unit_init="random", grid_steps=512, grid_lr=0.05),
     "squeezenet": dict(layer="fire3", unit=(12, 9, 9), channel=12, deep="fire7", size=128,
                        steps=150, lr=0.05, init="random", grid_steps=100, grid_lr=0.05),
 }
@@ -77,7 +79,8 @@ def run_model(name: str, backend, s: dict, out: Path, quick: bool, seed: int) ->
     for kind in ("unit", "channel"):
         obj = (feature_objective(s["layer"], unit=s["unit"]) if kind == "unit"
                else feature_objective(s["layer"], channel=s["channel"]))  # fmt: skip
-        r = maximize(backend, obj, steps=steps, learning_rate=s["lr"], progress=True, **common)
+        kw = dict(common, init=s.get("unit_init", s["init"])) if kind == "unit" else common
+        r = maximize(backend, obj, steps=steps, learning_rate=s["lr"], progress=True, **kw)
         save_png(r.images, out / f"{name}_{kind}.png")
         res[kind] = {"objective": repr(obj), "start": r.history[0], "end": r.history[-1],
                      "steps": steps, "seconds": round(r.seconds, 1)}  # fmt: skip

@@ -150,13 +150,17 @@ def test_numba_chunking_matches_naive(monkeypatch, budget, threads):
             assert rel_error(g, g0) < 1e-10
 
 
-def test_chunks_cover_output_once():
-    for N, H, W, rows, budget in [(5, 4, 3, 7, 100), (2, 9, 4, 10, 45), (1, 3, 3, 100, 10)]:
+@pytest.mark.parametrize("min_chunks", [1, 4])
+def test_chunks_cover_output_once(min_chunks):
+    cases = [(5, 4, 3, 7, 100), (2, 9, 4, 10, 45), (1, 3, 3, 100, 10), (1, 9, 2, 3, 10**6)]
+    for N, H, W, rows, budget in cases:
         seen = np.zeros((N, H), dtype=int)
-        for n0, nb, y0, y1 in cn._chunks(N, H, W, rows, budget):
+        chunks = list(cn._chunks(N, H, W, rows, budget, min_chunks))
+        for n0, nb, y0, y1 in chunks:
             seen[n0 : n0 + nb, y0:y1] += 1
             assert rows * nb * (y1 - y0) * W <= max(budget, rows * W)
         assert (seen == 1).all()
+        assert len(chunks) >= min(min_chunks, N * H)  # every worker gets work if it can
 
 
 def test_numpy_fallback_kernels_match_numba():
@@ -389,3 +393,58 @@ print("ok")
 
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-2000:]
+
+
+def test_single_threaded_blas_restores_count():
+    from convnet._threads import single_threaded_blas
+
+    before = get_num_threads()["blas"]
+    with single_threaded_blas() as reached:
+        if reached:
+            assert get_num_threads()["blas"] in (None, 1)
+        with single_threaded_blas():  # nested (another conv on another thread): still 1
+            if reached:
+                assert get_num_threads()["blas"] in (None, 1)
+    assert get_num_threads()["blas"] == before
+
+
+@pytest.mark.parametrize("backend", sorted(FAST))
+def test_non_contiguous_and_readonly_inputs(backend):
+    rng = np.random.default_rng(15)
+    big = rng.standard_normal((2, 6, 9, 14))
+    x = big[:, ::2, :, ::2]  # strided view
+    w = np.asfortranarray(rng.standard_normal((3, 3, 3, 2)))
+    b = rng.standard_normal(3)
+    x.flags.writeable = False
+    out0, c0 = conv_forward_naive(x, w, b, cp(2, 1))
+    out, c = FAST[backend][0](x, w, b, cp(2, 1))
+    assert rel_error(out, out0) < 1e-10
+    dout = rng.standard_normal(out.shape)[:, :, ::-1]  # negative strides
+    for g, g0 in zip(FAST[backend][1](dout, c), conv_backward_naive(dout, c0), strict=True):
+        assert rel_error(g, g0) < 1e-10
+
+
+@pytest.mark.tf
+def test_matches_tensorflow():
+    # Cross-check the conventions (NCHW vs NHWC, (F, C, HH, WW) vs (HH, WW, C, F), padding)
+    # against TensorFlow, forward and both gradients, including stride 2 and dilation.
+    tf = pytest.importorskip("tensorflow")
+    rng = np.random.default_rng(16)
+    x, w, b = make(rng, 2, 3, 9, 8, 4, 3, 3)
+    for s, d in [(1, 1), (2, 1), (1, 2)]:
+        param = cp(s, 0, d)
+        out, cache = conv_forward(x, w, b, param)
+        dout = rng.standard_normal(out.shape)
+        dx, dw, db = conv_backward(dout, cache)
+        xt = tf.constant(x.transpose(0, 2, 3, 1))
+        wt = tf.constant(w.transpose(2, 3, 1, 0))
+        with tf.GradientTape() as tape:
+            tape.watch([xt, wt])
+            # tf.nn.convolution does dilation by space-to-batch, which has CPU gradients.
+            yt = tf.nn.convolution(xt, wt, strides=s, padding="VALID", dilations=d) + b
+        dt = tf.constant(dout.transpose(0, 2, 3, 1))
+        gx, gw = tape.gradient(yt, [xt, wt], output_gradients=dt)
+        np.testing.assert_allclose(out, yt.numpy().transpose(0, 3, 1, 2), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(dx, gx.numpy().transpose(0, 3, 1, 2), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(dw, gw.numpy().transpose(3, 2, 0, 1), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(db, dout.sum(axis=(0, 2, 3)), rtol=1e-12)

@@ -152,3 +152,24 @@ def test_bad_inputs_raise_clear_errors():
         conv_transpose_backward(out[:, :1], cache)
     with pytest.raises(ValueError, match="cache must come from the 'conv_transpose'"):
         conv_transpose_backward(out, ("naive", x, w, b, {}))
+
+
+@pytest.mark.tf
+def test_matches_tensorflow():
+    # tf.nn.conv2d_transpose takes the weight of the conv it transposes, (HH, WW, C, F) in
+    # NHWC terms: our (F, C, HH, WW) convention must be the same operator.
+    tf = pytest.importorskip("tensorflow")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 4, 5))
+    w = rng.standard_normal((3, 2, 3, 3))
+    b = rng.standard_normal(2)
+    for s, op in [(1, 0), (2, 0), (2, 1)]:
+        out, _ = conv_transpose_forward(x, w, b, tp(s, 0, op))
+        ref = tf.nn.conv2d_transpose(
+            tf.constant(x.transpose(0, 2, 3, 1)),
+            tf.constant(w.transpose(2, 3, 1, 0)),
+            output_shape=(2, out.shape[2], out.shape[3], 2),
+            strides=s,
+            padding="VALID",
+        ).numpy().transpose(0, 3, 1, 2)
+        np.testing.assert_allclose(out, ref + b[None, :, None, None], rtol=1e-9, atol=1e-12)

@@ -109,3 +109,16 @@ def test_tiled_dream_2000x1500_bounded_memory(mobilenet):
     assert res.image.shape == img.shape
     # The image, its gradient and a roll copy are 36 MB each; activations are per tile.
     assert rss1 - rss0 < 1024
+
+
+def test_cli_dream_writes_octaves(tmp_path):
+    need_data("squeezenet/squeezenet1.1_fp16_weights.npz")
+    from convnet.cli import main
+
+    img = need_data("images/kitten.jpg")
+    rc = main(["dream", str(img), "--size", "80", "--steps", "1", "--octaves", "2",
+               "--layers", "fire3=1,fire4=0.5", "--out", str(tmp_path), "--no-progress"])
+    assert rc == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["dream.png", "input.png", "octave_0.png", "octave_1.png"]
+    assert main(["dream", str(img), "--layers", "fire3=x", "--out", str(tmp_path)]) == 2

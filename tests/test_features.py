@@ -153,3 +153,16 @@ def test_mobilenet_channel_unit_fourier_diversity(mobilenet):
     sim = [d.value(mobilenet.forward(to_model_input(mobilenet.input_space, r.images),
                                      ["conv_pw_5_relu"])) for r in (div, same)]
     assert sim[0] < sim[1]  # the diversity term makes the two images less alike
+
+
+def test_cli_features_and_errors(tmp_path, capsys):
+    need_data("squeezenet/squeezenet1.1_fp16_weights.npz")
+    from convnet.cli import main
+
+    rc = main(["features", "fire3", "--channel", "1", "--size", "48", "--steps", "2",
+               "--init", "random", "--lr", "0.05", "--out", str(tmp_path), "--no-progress"])
+    assert rc == 0
+    assert (tmp_path / "features_fire3_channel_1.png").is_file()
+    assert main(["features", "fire3", "--unit", "a,b", "--out", str(tmp_path)]) == 2
+    assert "--unit must be comma-separated integers" in capsys.readouterr().err
+    assert main(["features", "fire3", "--model", "resnet", "--out", str(tmp_path)]) == 2

@@ -483,3 +483,27 @@ def test_gaussian_kl_matches_tf_autodiff(tf):
     assert_close(kl, tkl, "gaussian_kl")
     assert_close(dmu, tdmu, "gaussian_kl dmu")
     assert_close(dlogvar, tdlv, "gaussian_kl dlogvar")
+
+
+def test_dropout_scaling_matches_keras(tf):
+    """Random masks cannot be matched, but the convention can: both are *inverted* dropout
+    (kept units scaled by 1/(1-p) in training, identity at test time), and p is the drop
+    probability in both."""
+    from convnet.interop import import_keras
+
+    keras = import_keras()
+    rng = np.random.default_rng(8)
+    x = rng.uniform(1, 2, (200, 50))  # no zeros, so zeros in the output mark dropped units
+    p = 0.3
+    out, cache = L.dropout_forward(x, {"p": p, "mode": "train", "seed": 1})
+    kout = keras.layers.Dropout(p, seed=1, dtype="float64")(tf.constant(x), training=True)
+    kout = kout.numpy()
+    for name, o in (("convnet", out), ("keras", kout)):
+        kept = o != 0
+        assert_close(o[kept], x[kept] / (1 - p), f"{name} kept units")
+        assert abs(kept.mean() - (1 - p)) < 0.02, f"{name} keep rate {kept.mean():.3f}"
+    dout = rng.standard_normal(x.shape)
+    dx = L.dropout_backward(dout, cache)
+    assert_close(dx, np.where(out != 0, dout / (1 - p), 0.0), "dropout dx")
+    test_out, _ = L.dropout_forward(x, {"p": p, "mode": "test"})
+    np.testing.assert_array_equal(test_out, x)

@@ -334,10 +334,65 @@ def test_from_keras_folds_symmetric_zero_padding_into_conv(kx, keras):
 
 
 @tf_only
-def test_cli_compare(capsys):
+def test_cli_compare(capsys, tmp_path):
     from convnet.cli import main
 
     assert main(["compare", "--model", "mnistconv", "--dtype", "float64", "--batch", "2"]) == 0
     out = capsys.readouterr().out
     assert "PASSED" in out and "conv1/W" in out
+    # a saved model file; an impossible tolerance makes the verdict (and exit status) fail
+    path = _classic("basic", np.float32).save(tmp_path / "basic.npz")
+    assert main(["compare", "--model", str(path), "--json", str(tmp_path / "r.json")]) == 0
+    assert '"passed": true' in (tmp_path / "r.json").read_text()
+    assert main(["compare", "--model", str(path), "--rtol", "1e-30"]) == 1
+    assert "FAILED" in capsys.readouterr().out
     assert main(["compare", "--model", "nosuch"]) == 2
+
+
+@tf_only
+@pytest.mark.data
+def test_pretrained_squeezenet_twin_float64():
+    """The real SqueezeNet v1.1 (pretrained fp16 weights, ceil-mode pooling after conv1, fire3
+    and fire5, Fire modules) and its Keras twin agree to 1e-10 in float64. A 49x49 input
+    keeps it fast and makes all three ceil-mode pools differ from floor mode
+    (24 -> 12 -> 6 -> 3 instead of 11 -> 5 -> 2)."""
+    from conftest import need_data
+
+    need_data("squeezenet/squeezenet1.1_fp16_weights.npz")
+    import convnet.interop.keras as kx
+    from convnet.models.squeezenet import SqueezeNet
+
+    model = SqueezeNet(dtype=np.float64, image_size=49)
+    assert [model.output_shapes()[model.layer_names.index(n)][1]
+            for n in ("pool1", "pool3", "pool5")] == [12, 6, 3]
+    kmodel = kx.to_keras(model)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 3, 49, 49))
+    report = kx.compare(model, kmodel, x, np.array([817, 208]))
+    assert report.passed, str(report)
+
+
+@tf_only
+def test_from_keras_conv2d_transpose(kx, keras):
+    """Keras 'same' transposed conv crops floor(total/2) rows at the top: with kernel 4 and
+    stride 2 that is symmetric (pad 1, the DCGAN setting) and converts; with kernel 3 and
+    stride 2 it is asymmetric and is refused by name."""
+    L = keras.layers
+    kmodel = keras.Sequential([
+        keras.Input((5, 5, 2)),
+        L.Conv2DTranspose(3, 4, strides=2, padding="same", name="up"),
+        L.Conv2DTranspose(2, 3, strides=2, padding="valid", activation="tanh", name="up2"),
+        L.Flatten(name="flatten"),
+        L.Dense(3, name="out"),
+    ], name="decoder")
+    model = kx.from_keras(kmodel)
+    up = model.get_layer("up")
+    assert (up.pad, up.output_padding) == (1, 0)
+    assert model.output_shapes()[0] == (3, 10, 10) and model.output_shapes()[1] == (2, 21, 21)
+    x, y = _data(model, np.float32)
+    report = kx.compare(model, kmodel, x, y)
+    assert report.passed, str(report)
+    bad = keras.Sequential([
+        keras.Input((5, 5, 2)), L.Conv2DTranspose(3, 3, strides=2, padding="same", name="odd"),
+    ])
+    with pytest.raises(kx.KerasConversionError, match="odd.*asymmetric"):
+        kx.from_keras(bad)

@@ -1,7 +1,7 @@
 """SqueezeNet v1.1 in NumPy: layout, pretrained regression, and parity with its Keras twin.
 
 Costs: one batched forward of three 227x227 images for the regression; the TF parity tests
-add one NumPy forward+backward in float32 (227 px) and one in float64 (99 px).
+add one NumPy forward+backward in float32 (227 px) and one in float64 (64 px).
 """
 
 from __future__ import annotations
@@ -125,10 +125,10 @@ def test_keras_twin_float64_exact(images):
     from convnet.interop.keras import to_keras
     from convnet.interop.tf_backend import TFBackend
 
-    m64 = SqueezeNet("imagenet", dtype=np.float64, image_size=99)
+    m64 = SqueezeNet("imagenet", dtype=np.float64, image_size=64)
     space = InputSpace.caffe_bgr_0_255()
     nb, tb = NumpyBackend(m64), TFBackend(to_keras(m64), space)
-    x = images[:1, :, 40:139, 60:159].astype(np.float64)  # 99x99 crop of the car
+    x = images[:1, :, 80:144, 60:124].astype(np.float64)  # 64x64 crop of the car
     obj = ClassScore(817)
     v_np, g_np = nb.value_and_grad(obj, x)
     v_tf, g_tf = tb.value_and_grad(obj, x)

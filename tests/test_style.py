@@ -219,3 +219,15 @@ def test_style_transfer_squeezenet_192px_200_steps(tmp_path):
           f"{h['style'][-1]:.4g} ({factor:.1f}x) in {res.seconds:.0f} s")
     save_png(res.image, tmp_path / "styled.png")
     assert factor >= 10
+
+
+def test_cli_style_writes_images_and_curves(tmp_path):
+    need_data("squeezenet/squeezenet1.1_fp16_weights.npz")
+    from convnet.cli import main
+
+    c, s = need_data("images/tubingen.jpg"), need_data("images/starry_night.jpg")
+    rc = main(["style", str(c), str(s), "--size", "48", "--steps", "2", "--style-layers",
+               "relu1,fire2", "--content-layer", "fire2", "--out", str(tmp_path), "--no-progress"])
+    assert rc == 0
+    for name in ("content.png", "style.png", "styled.png", "losses.png"):
+        assert (tmp_path / name).is_file()

@@ -443,8 +443,11 @@ def image_to_pixels(
     from PIL import Image
 
     if isinstance(image, str | Path):
-        img = Image.open(image)
-        img = img.convert("L" if grey else "RGB")
+        # The data package's loader: EXIF orientation, alpha onto white, size limits.
+        from convnet.data.images import load_image
+
+        a = load_image(image, size=size, mode="L" if grey else "RGB", resample="bilinear")
+        return np.ascontiguousarray(a.transpose(2, 0, 1)[None])
     else:
         a = np.asarray(image)
         if a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (1, 3)):

@@ -21,6 +21,7 @@ in pixel units: the image lives in [0, 255] RGB and the backend's input space co
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -257,6 +258,13 @@ def maximize(
             value = objective.value(acts)
             gx = backend.vjp(total.grad(acts))
             gp = np.roll(pixel_grad(space, gx), (-sy, -sx), axis=(2, 3))
+            if step == 0 and not np.any(gp):
+                # A ReLU unit that is off everywhere has no gradient: the image never moves.
+                warnings.warn(
+                    f"maximize: {objective!r} has zero gradient at the start image (a dead "
+                    "unit); try init='random' or another constant offset",
+                    stacklevel=2,
+                )
             dparams = p.backward(gp)
             # Adam minimises: descend on -objective.
             p.params, config = adam(p.params, -dparams, config)

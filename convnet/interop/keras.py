@@ -735,6 +735,11 @@ def from_keras(keras_model: Any, dtype: Any = None) -> Any:
     from convnet.models import modules as M
     from convnet.models.sequential import Sequential
 
+    if len(keras_model.inputs) != 1 or len(keras_model.outputs) != 1:
+        raise KerasConversionError(
+            f"from_keras: {keras_model.name!r} has {len(keras_model.inputs)} inputs and "
+            f"{len(keras_model.outputs)} outputs; convnet models have one of each"
+        )
     klayers = [lyr for lyr in keras_model.layers]
     in_shape_k = tuple(keras_model.input_shape[1:])
     if any(d is None for d in in_shape_k):
@@ -1239,7 +1244,8 @@ def compare(model: Any, keras_model: Any, x: np.ndarray, y: np.ndarray | None = 
     Inputs:
     - model: convnet ``Sequential``.
     - keras_model: its Keras twin (:func:`to_keras`, or the model :func:`from_keras` read).
-    - x: input, NCHW ``(N, C, H, W)`` (or ``(N, D)``), in the dtype to compare in.
+    - x: input, NCHW ``(N, C, H, W)`` (or ``(N, D)``); cast to the convnet model's dtype
+      (float32 or float64), which is also the dtype compared in.
     - y: integer labels ``(N,)``: the loss is softmax cross-entropy of the scores (on the
       Keras side from its logits, or from its probabilities if it ends in a softmax) plus
       convnet's ``0.5 * reg * sum(W**2)``. If None, the scalar compared is
@@ -1260,9 +1266,12 @@ def compare(model: Any, keras_model: Any, x: np.ndarray, y: np.ndarray | None = 
     tf = import_tf()
     keras = import_keras()
     x = np.asarray(x)
-    if x.dtype not in (np.float32, np.float64):
-        raise ValueError(f"compare: x must be float32 or float64, got {x.dtype}")
-    dt = np.dtype(x.dtype)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(f"compare: x must be a floating array (N, ...), got {x.dtype}")
+    dt = _model_dtype(model)  # both models compute in the convnet model's dtype
+    if dt not in DEFAULT_RTOL:
+        raise ValueError(f"compare: the model must be float32 or float64, got {dt}")
+    x = x.astype(dt, copy=False)
     if rtol is None:
         rtol = DEFAULT_RTOL[dt]
     report = CompareReport(dtype=dt.name, rtol=float(rtol))

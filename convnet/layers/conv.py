@@ -3,9 +3,11 @@
 Backends (all with the signature ``(x, w, b, conv_param) -> (out, cache)`` and
 ``(dout, cache) -> (dx, dw, db)``) are listed in :data:`CONV_BACKENDS`.
 
-Choice rule: ``'numba'`` whenever Numba imports, else ``'im2col'`` (pure NumPy). The Numba
-backend itself picks its kernel per shape (see ``convnet.layers.conv_numba``), so there is no
-shape for which another backend is faster and the dispatcher does not need a per-shape rule.
+Choice rule: ``'numba'`` whenever Numba imports, else ``'im2col'`` (pure NumPy). Measured on
+the five benchmark shapes of issue 8 (float32, forward + backward, 1 thread), the Numba backend
+was 1.2x to 1.6x faster than ``im2col`` on every one (and 160x to 1600x faster than the naive
+loops), tiny inputs included (it runs small convolutions on the calling thread), so there is no
+per-shape rule. Within the Numba backend, chunking adapts to the shape (see its docstring).
 ``set_conv_backend(name)`` forces one backend (e.g. ``'naive'`` to debug); ``None`` restores the
 automatic choice.
 

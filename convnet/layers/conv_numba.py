@@ -32,6 +32,7 @@ without the memory bound); ``conv_forward`` then prefers the ``im2col`` backend 
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -215,17 +216,20 @@ _WS = _Workspace()
 def _chunks(N: int, H_out: int, W_out: int, rows: int, budget: int, min_chunks: int = 1):
     """Split the output into ``(n0, nb, y0, y1)`` blocks of at most ``budget`` column entries.
 
-    Whole images are grouped while ``rows * nb * H'*W' <= budget`` (and while there are at
-    least ``min_chunks`` blocks, so that every worker thread gets work); an image too large for
-    the budget is split into bands of output rows (at least one row per band).
+    Whole images are grouped while ``rows * nb * H'*W' <= budget`` and while there are at least
+    ``min_chunks`` blocks (so that every worker thread gets work). An image too large for the
+    budget, or too few images for ``min_chunks`` blocks, is split into bands of output rows
+    (at least one row per band).
     """
     per_image = rows * H_out * W_out
-    if per_image <= budget:
+    if per_image <= budget and N >= min_chunks:
         nb = max(1, min(budget // per_image, -(-N // min_chunks)))
         for n0 in range(0, N, nb):
             yield n0, min(nb, N - n0), 0, H_out
     else:
         band = max(1, budget // (rows * W_out))
+        per_image_bands = -(-min_chunks // N)
+        band = max(1, min(band, H_out // per_image_bands))
         for n in range(N):
             for y0 in range(0, H_out, band):
                 yield n, 1, y0, min(H_out, y0 + band)
@@ -233,18 +237,23 @@ def _chunks(N: int, H_out: int, W_out: int, rows: int, budget: int, min_chunks: 
 
 _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
-_pool_size = 0
+_pool_key: tuple[int, int] = (0, 0)
 
 
 def _executor(n: int) -> ThreadPoolExecutor:
-    """A shared pool of ``n`` worker threads (rebuilt when the thread count changes)."""
-    global _pool, _pool_size
+    """A shared pool of ``n`` worker threads.
+
+    Rebuilt when the thread count changes, and in a forked child process (whose copy of the
+    pool has no threads behind it: submitting to it would wait forever).
+    """
+    global _pool, _pool_key
+    key = (n, os.getpid())
     with _pool_lock:
-        if _pool is None or _pool_size != n:
-            if _pool is not None:
+        if _pool is None or _pool_key != key:
+            if _pool is not None and _pool_key[1] == key[1]:
                 _pool.shutdown(wait=False)
             _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="convnet")
-            _pool_size = n
+            _pool_key = key
         return _pool
 
 
@@ -259,10 +268,11 @@ def _run(work: Callable[[tuple], T], g: ConvGeometry, rows: int) -> list[T]:
     flops = g.N * g.F * rows * g.H_out * g.W_out
     n = worker_threads() if flops >= PARALLEL_MIN_FLOPS else 1
     chunks = list(_chunks(g.N, g.H_out, g.W_out, rows, CHUNK_ELEMENTS, 2 * n if n > 1 else 1))
-    if n == 1 or len(chunks) == 1:
-        return [work(c) for c in chunks]
+    # Single-threaded BLAS on the serial path too: small GEMMs gain little from threads, and
+    # a busy-waiting BLAS pool on a loaded machine made them up to 100x slower.
     with single_threaded_blas() as reached:
-        if not reached:  # BLAS threads unknown: let BLAS parallelise, one chunk at a time
+        if n == 1 or len(chunks) == 1 or not reached:
+            # (not reached: BLAS threads unknown, so let BLAS parallelise one chunk at a time)
             return [work(c) for c in chunks]
         return list(_executor(n).map(work, chunks))
 
