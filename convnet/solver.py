@@ -79,8 +79,10 @@ class Solver:
       schedule ``f(epoch) -> factor`` from ``convnet.optim.schedules`` sets
       ``learning_rate = base * f(epoch)`` at the start of every epoch.
     - batch_size, num_epochs: minibatch size and the number of passes over the data.
-    - num_train_samples: size of the training subsample on which the per-epoch training
-      accuracy is measured (None: all). num_val_samples: likewise for validation.
+    - num_train_samples: size of the (per epoch newly drawn) training subsample on which the
+      per-epoch training accuracy is measured (None: all). num_val_samples: size of the
+      validation subsample (None: all), drawn once from the seed so that every epoch is
+      validated on the same images.
     - checkpoint_path: where to write checkpoints (None: none). checkpoint_every: also every
       that many iterations.
     - seed: seeds the minibatch order and the accuracy subsamples.
@@ -187,6 +189,14 @@ class Solver:
         self.last_params: dict[str, np.ndarray] | None = None
         self.optim_configs = {k: dict(self.optim_config) for k in self.model.params}
         self._rng = np.random.default_rng([self.seed, 2**31 - 1])
+        # One fixed validation subsample: epochs are compared on the same images, so the
+        # best-parameter choice is not swayed by which images happened to be drawn.
+        n_val = 0 if self.X_val is None else len(self.X_val)
+        if self.num_val_samples is not None and n_val > self.num_val_samples:
+            vr = np.random.default_rng([self.seed, 2**31 - 2])
+            self._val_idx = np.sort(vr.choice(n_val, self.num_val_samples, replace=False))
+        else:
+            self._val_idx = np.arange(n_val)
         self._base_lr = self.optim_config.get("learning_rate")
         if self._base_lr is None:
             # the rule's own default, read off a dummy step
@@ -282,7 +292,7 @@ class Solver:
         improved = False
         if self.unsupervised:
             if self.X_val is not None:
-                vl = self.check_loss(self.X_val, self.num_val_samples)
+                vl = self.check_loss(self.X_val[self._val_idx])
                 self.val_loss_history.append(vl)
                 improved = vl < self.best_val_loss
                 if improved:
@@ -293,7 +303,7 @@ class Solver:
             tr = self.check_accuracy(self.X_train, self.y_train, self.num_train_samples)
             self.train_acc_history.append(tr)
             if self.X_val is not None and self.y_val is not None:
-                va = self.check_accuracy(self.X_val, self.y_val, self.num_val_samples)
+                va = self.check_accuracy(self.X_val[self._val_idx], self.y_val[self._val_idx])
                 self.val_acc_history.append(va)
                 improved = va > self.best_val_acc
                 if improved:

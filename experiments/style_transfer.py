@@ -40,19 +40,21 @@ def backends(which: list[str]):
 
         yield "squeezenet", squeezenet_backend(), dict(
             style_layers=S.SQUEEZENET_STYLE_LAYERS, style_weights=S.SQUEEZENET_STYLE_WEIGHTS,
-            content_layer=S.SQUEEZENET_CONTENT_LAYER, content_weight=1e-2)
+            content_layer=S.SQUEEZENET_CONTENT_LAYER,
+            content_weight=S.SQUEEZENET_CONTENT_WEIGHT)
     if "tf" in which:
         from convnet.interop.pretrained import find_weights, keras_model
 
         if find_weights("vgg19", False) is not None:
             yield "vgg19", keras_model("vgg19"), dict(
-                style_layers=S.VGG19_STYLE_LAYERS, style_weights=1e6,
-                content_layer=S.VGG19_CONTENT_LAYER, content_weight=1e-2)
+                style_layers=S.VGG19_STYLE_LAYERS, style_weights=1e6,  # untuned here
+                content_layer=S.VGG19_CONTENT_LAYER, content_weight=1e2)
         else:
             yield "mobilenet025", keras_model("mobilenet", alpha=0.25), dict(
                 style_layers=S.MOBILENET_STYLE_LAYERS,
-                style_weights=(1e3, 10.0, 10.0, 10.0, 10.0),
-                content_layer=S.MOBILENET_CONTENT_LAYER, content_weight=10.0)
+                style_weights=S.MOBILENET_STYLE_WEIGHTS,
+                content_layer=S.MOBILENET_CONTENT_LAYER,
+                content_weight=S.MOBILENET_CONTENT_WEIGHT)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -203,6 +203,7 @@ def test_style_transfer_squeezenet_192px_200_steps(tmp_path):
     from convnet.inputgrad.backend import save_png
     from convnet.inputgrad.style import (
         SQUEEZENET_CONTENT_LAYER,
+        SQUEEZENET_CONTENT_WEIGHT,
         SQUEEZENET_STYLE_LAYERS,
         SQUEEZENET_STYLE_WEIGHTS,
         style_transfer,
@@ -211,7 +212,8 @@ def test_style_transfer_squeezenet_192px_200_steps(tmp_path):
     b, content, style = _squeezenet_images((192, 192))
     res = style_transfer(b, content, style, style_layers=SQUEEZENET_STYLE_LAYERS,
                          content_layer=SQUEEZENET_CONTENT_LAYER,
-                         style_weights=SQUEEZENET_STYLE_WEIGHTS, content_weight=1e-2,
+                         style_weights=SQUEEZENET_STYLE_WEIGHTS,
+                         content_weight=SQUEEZENET_CONTENT_WEIGHT,
                          tv_weight=0.0, steps=200)
     h = res.history
     factor = h["style"][0] / h["style"][-1]

@@ -56,7 +56,6 @@ def test_cli_missing_data_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
 
 
 def test_cli_rejects_bad_arguments(tmp_path):
-    need_data(MNIST)
     assert main(["train", "mnist", "--subset", "0", "--out", str(tmp_path), "--quiet"]) == 2
 
 
@@ -88,7 +87,7 @@ def test_subset_40_digits_learns_something(tmp_path):
     accs = []
     for epochs in (20, 100):
         s = run_training("mnist", "basic", epochs=epochs, batch_size=10, subset=40,
-                         verbose=False, data=data)
+                         val_samples=500, verbose=False, data=data)
         accs.append(s["test_acc"])
         assert s["solver"].train_acc_history[-1] == 1.0 or epochs == 20
     assert min(accs) > 0.4, accs

@@ -30,7 +30,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--style-weights", default=None,
                    help="one weight, or comma-separated, one per style layer")  # fmt: skip
     p.add_argument("--content-layer", default=None, help="default fire6 / block5_conv2")
-    p.add_argument("--content-weight", type=float, default=1e-2)
+    p.add_argument("--content-weight", type=float, default=None,
+                   help="default per model (squeezenet 1e4, mobilenet 1, vgg 1e-2)")  # fmt: skip
     p.add_argument("--tv-weight", type=float, default=0.0, help="total variation weight")
     p.add_argument("--optimizer", choices=("adam", "lbfgs"), default="adam")
     p.add_argument("--lr", type=float, default=0.02, help="Adam learning rate (course 0.02)")
@@ -39,18 +40,20 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _defaults(model: str) -> tuple[list[str], list[float], str]:
+def _defaults(model: str) -> tuple[list[str], list[float], str, float]:
+    """(style layers, style weights, content layer, content weight) for a model family."""
     from convnet.inputgrad import style as S
 
     fam = model_family(model)
     if fam == "squeezenet":
         return (list(S.SQUEEZENET_STYLE_LAYERS), list(S.SQUEEZENET_STYLE_WEIGHTS),
-                S.SQUEEZENET_CONTENT_LAYER)  # fmt: skip
+                S.SQUEEZENET_CONTENT_LAYER, S.SQUEEZENET_CONTENT_WEIGHT)  # fmt: skip
     if fam in ("vgg19", "vgg16"):
-        return list(S.VGG19_STYLE_LAYERS), [1e6] * 5, S.VGG19_CONTENT_LAYER
+        # Untuned (no VGG19 weights here): an order-of-magnitude estimate of the balance.
+        return list(S.VGG19_STYLE_LAYERS), [1e6] * 5, S.VGG19_CONTENT_LAYER, 1e2
     if fam == "mobilenet":
-        return list(S.MOBILENET_STYLE_LAYERS), [1e4] * len(S.MOBILENET_STYLE_LAYERS), \
-            S.MOBILENET_CONTENT_LAYER
+        return (list(S.MOBILENET_STYLE_LAYERS), list(S.MOBILENET_STYLE_WEIGHTS),
+                S.MOBILENET_CONTENT_LAYER, S.MOBILENET_CONTENT_WEIGHT)  # fmt: skip
     raise ValueError(f"no default style/content layers for {model!r}: pass --style-layers "
                      "and --content-layer")  # fmt: skip
 
@@ -86,22 +89,21 @@ def run(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"image {f} does not exist")
     content = image_to_pixels(args.content, size=args.size)
     style = image_to_pixels(args.style, size=args.size)
-    if args.style_layers is None or args.content_layer is None:
-        d_layers, d_weights, d_content = _defaults(args.model)
-    style_layers = (args.style_layers.split(",") if args.style_layers else d_layers)
+    custom = args.style_layers is not None and args.content_layer is not None
+    d_layers, d_weights, d_content, d_cw = ([], [], "", 1.0) if custom else _defaults(args.model)
+    style_layers = args.style_layers.split(",") if args.style_layers else d_layers
     content_layer = args.content_layer or d_content
     if args.style_weights is not None:
         sw: Any = [float(v) for v in args.style_weights.split(",")]
         if len(sw) == 1:
             sw = sw[0]
-    elif args.style_layers is None:
-        sw = d_weights
     else:
-        sw = 1.0
+        sw = d_weights if args.style_layers is None else 1.0
+    cw = args.content_weight if args.content_weight is not None else d_cw
     backend = load_model(args)
     res = style_transfer(
         backend, content, style, style_layers=style_layers, content_layer=content_layer,
-        style_weights=sw, content_weight=args.content_weight, tv_weight=args.tv_weight,
+        style_weights=sw, content_weight=cw, tv_weight=args.tv_weight,
         steps=args.steps, optimizer=args.optimizer, learning_rate=args.lr, init=args.init,
         seed=args.seed, progress=not args.no_progress,
     )  # fmt: skip

@@ -37,11 +37,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--model", choices=MODELS, default="basic",
                    help="basic: BasicConvNet (default); fc: FullyConnectedNet; mnistconv: the "
                         "course notebook's 5x11x11 net (inputs in [-1, 1]); threelayer: cs231n")
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--batch-size", type=int, default=50)
+    p.add_argument("--epochs", type=int, default=1, help="passes over the data (default 1)")
+    p.add_argument("--batch-size", type=int, default=50, help="minibatch size (default 50)")
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
     p.add_argument("--update", default="adam",
-                   choices=("sgd", "sgd_momentum", "nesterov", "rmsprop", "adam"))
+                   choices=("sgd", "sgd_momentum", "nesterov", "rmsprop", "adam"),
+                   help="update rule (default adam)")
     p.add_argument("--lr-decay", type=float, default=1.0, help="per-epoch factor (default 1)")
     p.add_argument("--reg", type=float, default=0.0, help="L2 strength")
     p.add_argument("--subset", type=int, default=None,
@@ -55,8 +56,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--val-samples", type=int, default=None,
                    help="per-epoch validation accuracy on a random N of the validation "
                         "images (default: all)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=Path("runs/train"))
+    p.add_argument("--seed", type=int, default=0, help="initialisation and batch order")
+    p.add_argument("--out", type=Path, default=Path("runs/train"),
+                   help="folder for model.npz, curves.png, filters.png, summary.json")
     p.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
     p.set_defaults(func=run)
 
@@ -143,6 +145,8 @@ def run_training(
 
     if epochs < 1 or batch_size < 1:
         raise ValueError("train: --epochs and --batch-size must be >= 1")
+    if subset is not None and subset < 1:
+        raise ValueError(f"train: --subset must be >= 1, got {subset}")
     if data is None:
         data = load_dataset(dataset, model, subset)
     elif subset is not None:

@@ -46,17 +46,24 @@ VGG19_STYLE_LAYERS = (
 )
 VGG19_CONTENT_LAYER = "block5_conv2"
 # SqueezeNet: the cs231n assignment's style layers (features 1, 4, 6, 7 of torchvision's
-# squeezenet1_1 = our relu1, fire3, fire4, fire5) and a deeper content layer. The weights put
-# the four layers' losses for tubingen/starry_night at 192 px on the same order (~1): with the
-# 1/(2N)^2 normalisation the raw per-layer losses span 4 orders of magnitude.
+# squeezenet1_1 = our relu1, fire3, fire4, fire5) and a deeper content layer. The ratios put
+# the four layers' losses for tubingen/starry_night at 192 px on the same order: with the
+# 1/(2N)^2 normalisation the raw per-layer losses span 4 orders of magnitude. The overall
+# scale (1e6) matters because of Adam's epsilon 0.1: per-pixel gradients far below 0.1 turn
+# Adam into plain SGD with a tiny step (measured: 2x instead of >10x in 200 steps at 192 px).
 SQUEEZENET_STYLE_LAYERS = ("relu1", "fire3", "fire4", "fire5")
-SQUEEZENET_STYLE_WEIGHTS = (1000.0, 10.0, 0.3, 1.0)
+SQUEEZENET_STYLE_WEIGHTS = (1e9, 1e7, 3e5, 1e6)
 SQUEEZENET_CONTENT_LAYER = "fire6"
+SQUEEZENET_CONTENT_WEIGHT = 1e4
 # Keras MobileNet v1 (the stand-in for VGG19 where its weights are missing): the first ReLU
 # of each resolution, like VGG's blockK_conv1, and a deep pointwise layer for the content.
 MOBILENET_STYLE_LAYERS = ("conv1_relu", "conv_pw_1_relu", "conv_pw_3_relu", "conv_pw_5_relu",
                           "conv_pw_11_relu")
 MOBILENET_CONTENT_LAYER = "conv_pw_11_relu"
+# ReLU6 activations are small, so the raw losses are ~1e-9..1e-5 (tubingen/starry_night,
+# 192 px): these weights bring each layer's to ~1e4 (large, for Adam's epsilon; see above).
+MOBILENET_STYLE_WEIGHTS = (1e13, 1e13, 1e12, 1e10, 1e9)
+MOBILENET_CONTENT_WEIGHT = 1e4
 
 
 def _check_act(name: str, a: np.ndarray) -> np.ndarray:
@@ -435,8 +442,11 @@ def _tick(bar, loss: float) -> None:
 
 __all__ = [
     "MOBILENET_CONTENT_LAYER",
+    "MOBILENET_CONTENT_WEIGHT",
     "MOBILENET_STYLE_LAYERS",
+    "MOBILENET_STYLE_WEIGHTS",
     "SQUEEZENET_CONTENT_LAYER",
+    "SQUEEZENET_CONTENT_WEIGHT",
     "SQUEEZENET_STYLE_LAYERS",
     "SQUEEZENET_STYLE_WEIGHTS",
     "VGG19_CONTENT_LAYER",
