@@ -154,8 +154,9 @@ def plot(results: dict[str, dict[str, Any]], quick: bool, path: Path) -> None:
                 continue
             keys = [f"{c[0]}x{c[1]}" for c in sweep if f"{c[0]}x{c[1]}" in r]
             axes[0, col].plot(xs, [r[k]["ms"] for k in keys], style, color=color, label=lib)
-            axes[1, col].plot(xs, [r[k]["rss_mb"] or 0 for k in keys], style, color=color,
-                              label=f"{lib} RSS peak")
+            # A zero rise (memory reused from the allocator's free lists) has no log point.
+            rss = [r[k]["rss_mb"] if r[k]["rss_mb"] else float("nan") for k in keys]
+            axes[1, col].plot(xs, rss, style, color=color, label=f"{lib} RSS peak rise")
             if lib == "convnet":
                 axes[1, col].plot(xs, [r[k]["traced_mb"] for k in keys], "o:", color=color,
                                   alpha=0.6, label="convnet NumPy (tracemalloc)")
@@ -165,6 +166,7 @@ def plot(results: dict[str, dict[str, Any]], quick: bool, path: Path) -> None:
         for row, ylab in ((0, "fwd+bwd time (ms)"), (1, "peak memory (MB)")):
             ax = axes[row, col]
             ax.set_xscale("log", base=2)
+            ax.set_xticks([xv(c) for c in sweep], [str(xv(c)) for c in sweep])
             ax.set_yscale("log")
             ax.set_xlabel(xlab)
             ax.set_ylabel(ylab)

@@ -5,6 +5,11 @@ class ConvnetError(Exception):
     """Base class of every error convnet raises on purpose."""
 
 
+class LayerInputError(ConvnetError, ValueError):
+    """Bad input to a layer function (wrong shape, dtype or parameter); the message names
+    the function and the expected shape. A ``ValueError`` too, as the layer contract says."""
+
+
 class DataError(ConvnetError):
     """A data file is missing, corrupt or of the wrong format; the message names the file."""
 

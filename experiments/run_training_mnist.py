@@ -50,10 +50,12 @@ def main(argv: list[str] | None = None) -> int:
         s = run_training("mnist", "basic", seed=args.seed, out=args.out / name,
                          verbose=not args.quiet, data=data, **ARCH, **kw)
         results[name] = {k: s[k] for k in ("num_train", "epochs", "batch_size", "lr",
-                                           "test_acc", "best_val_acc", "train_seconds")}
+                                           "test_acc", "test_acc_last_epoch", "best_val_acc",
+                                           "train_seconds")}
         line = (f"{name}: {s['num_train']} digits, {s['epochs']} epochs: test accuracy "
-                f"{s['test_acc']:.4f} (best val {s['best_val_acc']:.4f}), "
-                f"training {s['train_seconds']:.1f} s")
+                f"{s['test_acc']:.4f} with the best-validation parameters (val "
+                f"{s['best_val_acc']:.4f}), {s['test_acc_last_epoch']:.4f} with the last "
+                f"epoch's; training {s['train_seconds']:.1f} s")
         print(line, flush=True)
         lines.append(line)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -137,7 +137,8 @@ def run_training(
     """Train, evaluate on the test set and (with ``out``) write model, curves and filters.
 
     ``data`` may be passed to reuse an already loaded data dict (then ``subset`` still
-    applies). Returns a summary dict: ``test_acc``, ``best_val_acc``, ``train_seconds``,
+    applies). Returns a summary dict: ``test_acc`` (with the best-validation parameters the
+    Solver restores), ``test_acc_last_epoch``, ``best_val_acc``, ``train_seconds``,
     ``eval_seconds``, ``num_train``, ``history`` and the settings; ``summary['model']`` and
     ``summary['solver']`` hold the objects (not written to JSON).
     """
@@ -169,10 +170,21 @@ def run_training(
     t0 = time.perf_counter()
     test_acc = net.accuracy(X_test, y_test, batch_size=500)
     eval_s = time.perf_counter() - t0
+    # The Solver restored the best-validation parameters; the last epoch's may differ.
+    test_acc_last = test_acc
+    last = solver.last_params
+    if last is not None and any(not np.array_equal(v, net.params[k]) for k, v in last.items()):
+        best = {k: np.array(v, copy=True) for k, v in net.params.items()}
+        for k, v in last.items():
+            net.params[k] = v
+        test_acc_last = net.accuracy(X_test, y_test, batch_size=500)
+        for k, v in best.items():
+            net.params[k] = v
     summary: dict[str, Any] = {
         "dataset": dataset, "model": model, "epochs": epochs, "batch_size": batch_size,
         "lr": lr, "update": update, "lr_decay": lr_decay, "reg": reg, "seed": seed,
         "num_train": n, "num_test": len(X_test), "test_acc": test_acc,
+        "test_acc_last_epoch": test_acc_last,
         "best_val_acc": float(solver.best_val_acc) if solver.val_acc_history else None,
         "train_seconds": train_s, "eval_seconds": eval_s,
         "history": {
@@ -182,8 +194,9 @@ def run_training(
         },
     }
     if verbose:
-        print(f"test accuracy {test_acc:.4f} on {len(X_test)} images "
-              f"(training {train_s:.1f} s, evaluation {eval_s:.1f} s)")
+        print(f"test accuracy {test_acc:.4f} on {len(X_test)} images with the best-validation "
+              f"parameters ({test_acc_last:.4f} with the last epoch's); training {train_s:.1f} s, "
+              f"evaluation {eval_s:.1f} s")
     if out is not None:
         summary["files"] = write_outputs(net, solver, summary, Path(out))
         if verbose:

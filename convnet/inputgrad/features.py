@@ -30,7 +30,6 @@ import numpy as np
 
 from convnet.inputgrad.objectives import Channel, LayerMean, Neuron, Objective
 from convnet.inputgrad.param import FourierParam, PixelParam, pixel_grad, to_model_input
-from convnet.inputgrad.style import gram_matrix
 
 # Course notebook 000, 3.1: InceptionV3 mixed1, unit [:, 9, 9, 30] and channel 30.
 COURSE_LAYER = "mixed1"
@@ -116,7 +115,11 @@ class Diversity(Objective):
             raise ValueError(
                 f"Diversity({self.layer!r}): activation must be (N, C, H, W), got {a.shape}"
             )
-        g = gram_matrix(a.astype(np.float64), normalize=True)
+        # einsum, not BLAS: these Grams are tiny, and next to TF's thread pool a multithreaded
+        # BLAS call was measured at 0.18 s for a (2, 32, 1089) batch (einsum: 2 ms).
+        n, c, h, w = a.shape
+        f = a.reshape(n, c, h * w).astype(np.float64)
+        g = np.einsum("ncj,ndj->ncd", f, f) / (h * w)
         norm = np.sqrt(np.sum(g * g, axis=(1, 2), keepdims=True)) + 1e-10
         return g, norm, g / norm
 
@@ -138,7 +141,7 @@ class Diversity(Objective):
         dg = (dgh - gh * np.sum(gh * dgh, axis=(1, 2), keepdims=True)) / norm
         # Through g = F F^T / (h w): dF = (dg + dg^T) F / (h w).
         f = a.reshape(n, c, h * w).astype(np.float64)
-        da = (dg + dg.transpose(0, 2, 1)) @ f / (h * w)
+        da = np.einsum("ncd,ndj->ncj", dg + dg.transpose(0, 2, 1), f) / (h * w)
         return {self.layer: da.reshape(a.shape).astype(a.dtype)}
 
 

@@ -289,7 +289,9 @@ def style_transfer(
     - style_layers / content_layer: layer names of the backend.
     - style_weights: one weight for all style layers, one per layer (sequence), or a dict.
     - content_weight, tv_weight: weights of the content loss and the TV loss (TV is taken on
-      u = pixels / 255).
+      u = pixels / 255). Scale all weights so that the gradient per pixel is well above
+      Adam's epsilon (0.1), else Adam degenerates into slow plain SGD (see the SqueezeNet
+      and MobileNet defaults above).
     - steps: optimisation steps (Adam steps, or L-BFGS iterations).
     - optimizer: 'adam' (the course's lr 0.02, beta1 0.99, epsilon 0.1, Keras placement of
       epsilon) or 'lbfgs' (scipy.optimize L-BFGS-B with the bounds [0, 1]).

@@ -3,94 +3,94 @@
 Data is NCHW, conv weights are ``(F, C, HH, WW)``. See docs/internals.md for the table.
 """
 
-from convnet.layers.affine import (
-    affine_forward,
-    affine_backward,
-    flatten_forward,
-    flatten_backward,
-    reshape_forward,
-    reshape_backward,
-)
 from convnet.layers.activations import (
-    relu_forward,
-    relu_backward,
-    leaky_relu_forward,
     leaky_relu_backward,
-    sigmoid_forward,
+    leaky_relu_forward,
+    relu_backward,
+    relu_forward,
     sigmoid_backward,
-    tanh_forward,
+    sigmoid_forward,
     tanh_backward,
+    tanh_forward,
 )
-from convnet.layers.dropout import (
-    dropout_forward,
-    dropout_backward,
-)
-from convnet.layers.batchnorm import (
-    batchnorm_forward,
-    batchnorm_backward,
-    spatial_batchnorm_forward,
-    spatial_batchnorm_backward,
-)
-from convnet.layers.shape_ops import (
-    concat_forward,
-    concat_backward,
-    global_avg_pool_forward,
-    global_avg_pool_backward,
+from convnet.layers.affine import (
+    affine_backward,
+    affine_forward,
+    flatten_backward,
+    flatten_forward,
+    reshape_backward,
+    reshape_forward,
 )
 from convnet.layers.avgpool import (
-    avg_pool_forward,
     avg_pool_backward,
+    avg_pool_forward,
+)
+from convnet.layers.batchnorm import (
+    batchnorm_backward,
+    batchnorm_forward,
+    spatial_batchnorm_backward,
+    spatial_batchnorm_forward,
+)
+from convnet.layers.conv import (
+    CONV_BACKENDS,
+    conv_backward,
+    conv_forward,
+    set_conv_backend,
+)
+from convnet.layers.conv_im2col import (
+    col2im,
+    conv_backward_im2col,
+    conv_forward_im2col,
+    im2col,
+)
+from convnet.layers.conv_naive import (
+    conv_backward_naive,
+    conv_forward_naive,
+)
+from convnet.layers.conv_numba import (
+    conv_backward_numba,
+    conv_forward_numba,
+)
+from convnet.layers.conv_transpose import (
+    conv_transpose_backward,
+    conv_transpose_forward,
+)
+from convnet.layers.dropout import (
+    dropout_backward,
+    dropout_forward,
 )
 from convnet.layers.losses import (
-    softmax,
-    softmax_loss,
-    svm_loss,
-    mse_loss,
     bce_loss,
     bce_with_logits_loss,
     gaussian_kl,
-)
-from convnet.layers.conv_naive import (
-    conv_forward_naive,
-    conv_backward_naive,
-)
-from convnet.layers.conv_im2col import (
-    conv_forward_im2col,
-    conv_backward_im2col,
-    im2col,
-    col2im,
-)
-from convnet.layers.conv_numba import (
-    conv_forward_numba,
-    conv_backward_numba,
-)
-from convnet.layers.conv import (
-    conv_forward,
-    conv_backward,
-    set_conv_backend,
-    CONV_BACKENDS,
-)
-from convnet.layers.conv_transpose import (
-    conv_transpose_forward,
-    conv_transpose_backward,
-)
-from convnet.layers.pool_naive import (
-    max_pool_forward_naive,
-    max_pool_backward_naive,
-)
-from convnet.layers.pool_im2col import (
-    max_pool_forward_im2col,
-    max_pool_backward_im2col,
-)
-from convnet.layers.pool_numba import (
-    max_pool_forward_numba,
-    max_pool_backward_numba,
+    mse_loss,
+    softmax,
+    softmax_loss,
+    svm_loss,
 )
 from convnet.layers.pool import (
-    max_pool_forward,
-    max_pool_backward,
-    set_pool_backend,
     POOL_BACKENDS,
+    max_pool_backward,
+    max_pool_forward,
+    set_pool_backend,
+)
+from convnet.layers.pool_im2col import (
+    max_pool_backward_im2col,
+    max_pool_forward_im2col,
+)
+from convnet.layers.pool_naive import (
+    max_pool_backward_naive,
+    max_pool_forward_naive,
+)
+from convnet.layers.pool_numba import (
+    max_pool_backward_numba,
+    max_pool_forward_numba,
+)
+from convnet.layers.shape_ops import (
+    concat_backward,
+    concat_forward,
+    global_avg_pool_backward,
+    global_avg_pool_forward,
 )
 
 __all__ = [

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from convnet.layers.affine import LayerInputError, check_float
+from convnet.errors import LayerInputError
+from convnet.layers.affine import check_float
 
 
 def _check_dout(fn: str, dout: np.ndarray, shape: tuple[int, ...]) -> None:

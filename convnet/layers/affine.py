@@ -10,12 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from convnet.errors import ConvnetError
-
-
-class LayerInputError(ConvnetError, ValueError):
-    """Bad input to a layer function (wrong shape, dtype or parameter); the message names
-    the function and the expected shape. A ``ValueError`` too, as the layer contract says."""
+from convnet.errors import LayerInputError
 
 
 def check_float(fn: str, name: str, a: Any) -> np.ndarray:

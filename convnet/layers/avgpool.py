@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from convnet.layers.affine import LayerInputError, check_float, check_ndim
+from convnet.errors import LayerInputError
+from convnet.layers.affine import check_float, check_ndim
 
 
 def _pool_geometry(fn: str, shape: tuple[int, ...], pool_param: dict[str, Any]):

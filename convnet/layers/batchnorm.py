@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from convnet.layers.affine import LayerInputError, check_float, check_ndim
+from convnet.errors import LayerInputError
+from convnet.layers.affine import check_float, check_ndim
 
 
 def batchnorm_forward(

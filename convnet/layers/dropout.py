@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from convnet.layers.affine import LayerInputError, check_float
+from convnet.errors import LayerInputError
+from convnet.layers.affine import check_float
 
 
 def dropout_forward(x: np.ndarray, dropout_param: dict[str, Any]) -> tuple[np.ndarray, tuple]:

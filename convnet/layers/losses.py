@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from convnet.layers.affine import LayerInputError, check_float, check_ndim
+from convnet.errors import LayerInputError
+from convnet.layers.affine import check_float, check_ndim
 
 _REDUCTIONS = ("mean", "sum", "batchmean")
 

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from convnet.layers.affine import LayerInputError, check_float, check_ndim
+from convnet.errors import LayerInputError
+from convnet.layers.affine import check_float, check_ndim
 
 
 def concat_forward(xs: Sequence[np.ndarray], axis: int = 1) -> tuple[np.ndarray, tuple]:
