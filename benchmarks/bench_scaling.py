@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -182,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="small sizes only (smoke run)")
-    ap.add_argument("--png", default=str(DEFAULT_PNG), help="where to write the plot")
+    ap.add_argument("--png", default=None,
+                    help="where to write the plot (default: benchmarks/scaling.png; with "
+                    "--quick a file in the temp folder, so a smoke run never replaces it)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -191,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError as e:
             emit({"error": f"not available ({e})"})
         return 0
+    if args.png is None:
+        args.png = str(Path(tempfile.gettempdir()) / "convnet_scaling_quick.png"
+                       if args.quick else DEFAULT_PNG)
     results = {}
     for lib in ("convnet", "tf"):
         print(f"running {lib} ...", flush=True)

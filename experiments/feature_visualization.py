@@ -71,13 +71,31 @@ def load(name: str):
     return keras_model("inception_v3")
 
 
+def _live_unit(backend, s: dict) -> tuple[int, int, int]:
+    """The course's unit if it responds to the start image, else the most active channel at
+    the same position: a ReLU unit that is 0 there gets no gradient and never moves."""
+    from convnet.inputgrad.param import PixelParam, to_model_input
+
+    init = s.get("unit_init", s["init"])
+    p = PixelParam((1, 3, s["size"], s["size"]), init=init, seed=0)
+    a = backend.forward(to_model_input(backend.input_space, p.to_pixels()), [s["layer"]])
+    c, y, x = s["unit"]
+    col = a[s["layer"]][0, :, y, x]
+    if col[c] > 0:
+        return (c, y, x)
+    print(f"unit {s['unit']} of {s['layer']} is off at the start: using channel "
+          f"{int(col.argmax())} at the same position")
+    return (int(col.argmax()), y, x)
+
+
 def run_model(name: str, backend, s: dict, out: Path, quick: bool, seed: int) -> dict:
     q = 10 if quick else 1
     steps, gsteps = max(5, s["steps"] // q), max(5, s["grid_steps"] // q)
     res: dict = {}
     common = dict(size=s["size"], max_shift=COURSE_SHIFT, init=s["init"], seed=seed)
+    unit = _live_unit(backend, s)
     for kind in ("unit", "channel"):
-        obj = (feature_objective(s["layer"], unit=s["unit"]) if kind == "unit"
+        obj = (feature_objective(s["layer"], unit=unit) if kind == "unit"
                else feature_objective(s["layer"], channel=s["channel"]))  # fmt: skip
         kw = dict(common, init=s.get("unit_init", s["init"])) if kind == "unit" else common
         r = maximize(backend, obj, steps=steps, learning_rate=s["lr"], progress=True, **kw)

@@ -31,7 +31,7 @@ def register(subparsers: Any) -> None:
                    help="one weight, or comma-separated, one per style layer")  # fmt: skip
     p.add_argument("--content-layer", default=None, help="default fire6 / block5_conv2")
     p.add_argument("--content-weight", type=float, default=None,
-                   help="default per model (squeezenet 1e4, mobilenet 1, vgg 1e-2)")  # fmt: skip
+                   help="default per model (squeezenet 1e3, mobilenet 1e4, vgg 1e2)")  # fmt: skip
     p.add_argument("--tv-weight", type=float, default=0.0, help="total variation weight")
     p.add_argument("--optimizer", choices=("adam", "lbfgs"), default="adam")
     p.add_argument("--lr", type=float, default=0.02, help="Adam learning rate (course 0.02)")

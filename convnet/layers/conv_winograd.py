@@ -1,0 +1,467 @@
+"""3x3 stride-1 convolution with Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray 2015).
+
+Why: for 3x3 filters, im2col + GEMM spends 9 multiply-adds per (output pixel, c, f); F(2x2, 3x3)
+computes a 2x2 output tile from a 4x4 input tile with 16 instead of 36, i.e. 2.25x fewer GEMM
+flops, at the price of cheap elementwise transforms and ~1 decimal digit of float32 accuracy.
+
+Notation (cs231n shapes): ``x`` (N, C, H, W), ``w`` (F, C, 3, 3), ``b`` (F,), output
+(N, F, H', W') with ``H' = H + 2p - 2``. The output is cut into 2x2 tiles on a grid of
+``TH x TW = ceil(H'/2) x ceil(W'/2)`` tiles per image (the grid is padded and cropped, so any
+H, W and pad work); tile ``(ty, tx)`` reads the 4x4 input window at rows ``2ty - p ..``,
+columns ``2tx - p ..`` (outside the image: zeros). With the 16 positions ``xi = 4i + j`` of
+the 4x4 transformed tile and ``P`` tiles:
+
+* forward:  ``U[xi] = (G g G^T)[xi]`` (16, F, C); ``V[xi] = (B^T d B)[xi]`` (16, C, P);
+  ``M[xi] = U[xi] @ V[xi]`` (16 GEMMs, (F, P)); ``y = A^T m A`` per tile, cropped, plus ``b``.
+* backward (the exact adjoint of those linear maps, sharing one transformed ``dout``):
+  ``dM = A dY A^T`` (16, F, P); ``dU[xi] = dM[xi] @ V[xi]^T`` (the GEMM sums over tiles,
+  K = P is large, so this GEMM runs at full speed) and ``dg = G^T dU G``;
+  ``dV[xi] = U[xi]^T @ dM[xi]`` and ``dd = B dV B^T`` scatter-added into ``dx`` (neighbouring
+  input tiles overlap by 2 rows/columns). This computes the same dx as a forward Winograd
+  conv of ``dout`` with the flipped, channel-transposed filters (pad 2 - p), but reuses ``dM``
+  and needs no padding restriction.
+
+Memory: tiles are processed in chunks (whole images, or bands of tile rows of one image) so that
+the chunk's ``V``/``M`` (``16 * max(C, F) * P_chunk`` entries, at most about
+``WINOGRAD_CHUNK_ELEMENTS``) stay in cache between the transform and the GEMM; ``V`` is
+recomputed in the backward pass rather than kept (it is 4x the input). Chunks run on convnet's
+worker threads like the Numba backend (GIL-free kernels, single-threaded BLAS per chunk).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from convnet._threads import single_threaded_blas, worker_threads
+from convnet.layers.conv_naive import check_cache, check_conv_inputs, check_dout, conv_geometry
+from convnet.layers.conv_numba import NUMBA_AVAILABLE, _executor, _Workspace
+
+if NUMBA_AVAILABLE:
+    from numba import njit
+else:  # pragma: no cover - only without numba: the kernels then run as (slow) Python
+
+    def njit(*args, **kwargs):
+        return (lambda f: f) if not args or not callable(args[0]) else args[0]
+
+
+#: Target entries of one chunk's ``V`` (16, C, P_chunk) or ``M`` (16, F, P_chunk) buffer.
+WINOGRAD_CHUNK_ELEMENTS = 1 << 19
+
+#: Below this many (direct-conv) multiply-adds everything runs on the calling thread.
+PARALLEL_MIN_FLOPS = 1 << 21
+
+# Transform matrices of F(2x2, 3x3). All entries are 0, +-1 or +-1/2: exact in binary floating
+# point, so float64 results agree with direct convolution to rounding.
+G_MAT = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+BT_MAT = np.array(
+    [[1.0, 0.0, -1.0, 0.0], [0.0, 1.0, 1.0, 0.0], [0.0, -1.0, 1.0, 0.0], [0.0, 1.0, 0.0, -1.0]]
+)
+AT_MAT = np.array([[1.0, 1.0, 1.0, 0.0], [0.0, 1.0, -1.0, -1.0]])
+
+
+def _layer_check(layer: str, w_shape: tuple, conv_param: dict) -> None:
+    """Raise ValueError unless the conv is 3x3, stride 1, dilation 1 (what F(2x2,3x3) computes)."""
+    s = conv_param.get("stride", 1) if isinstance(conv_param, dict) else None
+    d = conv_param.get("dilation", 1) if isinstance(conv_param, dict) else None
+    if tuple(w_shape[2:]) != (3, 3) or s != 1 or d != 1:
+        raise ValueError(
+            f"{layer}: Winograd F(2x2, 3x3) supports only 3x3 kernels with stride 1 and "
+            f"dilation 1, got kernel {tuple(w_shape[2:])}, stride {s!r}, dilation {d!r}"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Numba kernels: one per transform. Each handles one chunk (images n0..n0+nb, tile rows t0..t1)
+# and copies the input rows it needs into a zero-bordered ``plane`` first, so that the tile
+# loops need no bounds tests (padding and the cropped tile grid are handled there, once).
+
+
+@njit(cache=True, inline="always")
+def _bt(a0, a1, a2, a3):
+    """``B^T @ (a0, a1, a2, a3)``."""
+    return a0 - a2, a1 + a2, a2 - a1, a1 - a3
+
+
+@njit(cache=True, inline="always")
+def _b(a0, a1, a2, a3):
+    """``B @ (a0, a1, a2, a3)`` (adjoint of :func:`_bt`)."""
+    return a0, a1 - a2 + a3, a1 + a2 - a0, -a3
+
+
+@njit(cache=True, inline="always")
+def _at(a0, a1, a2, a3):
+    """``A^T @ (a0, a1, a2, a3)``."""
+    return a0 + a1 + a2, a1 - a2 - a3
+
+
+@njit(cache=True, inline="always")
+def _a(a0, a1):
+    """``A @ (a0, a1)`` (adjoint of :func:`_at`)."""
+    return a0, a0 + a1, a0 - a1, -a1
+
+
+@njit(cache=True, nogil=True)
+def _fill_plane(x, n, c, row0, pad, plane):
+    """``plane[r, q] = x[n, c, row0 + r, q - pad]`` where inside the image, else 0."""
+    H, W = x.shape[2], x.shape[3]
+    PH, PW = plane.shape
+    qlo = min(pad, PW)
+    qhi = max(qlo, min(PW, W + pad))
+    for r in range(PH):
+        iy = row0 + r
+        if iy < 0 or iy >= H:
+            plane[r, :] = 0
+        else:
+            plane[r, :qlo] = 0
+            plane[r, qlo:qhi] = x[n, c, iy, qlo - pad : qhi - pad]
+            plane[r, qhi:] = 0
+
+
+@njit(cache=True, nogil=True)
+def winograd_input_transform(x, n0, nb, t0, t1, pad, TW, V, plane):
+    """``V[xi, c, p] = (B^T d B)[xi]`` for the 4x4 input tile ``d`` of every tile ``p``.
+
+    Inputs: ``x`` (N, C, H, W); tiles are those of images ``n0 .. n0+nb-1``, tile rows
+    ``t0 .. t1-1``, all ``TW`` tile columns, numbered ``p = (k*(t1-t0) + ty)*TW + tx``.
+    ``V`` (16, C, nb*(t1-t0)*TW) is written; ``plane`` is scratch of shape
+    (2*(t1-t0) + 2, 2*TW + 2).
+    """
+    C = x.shape[1]
+    nt = t1 - t0
+    for k in range(nb):
+        for c in range(C):
+            _fill_plane(x, n0 + k, c, 2 * t0 - pad, pad, plane)
+            for ty in range(nt):
+                base = (k * nt + ty) * TW
+                r = 2 * ty
+                for tx in range(TW):
+                    q = 2 * tx
+                    # Columns first (B^T d), then rows ((B^T d) B).
+                    c00, c10, c20, c30 = _bt(plane[r, q], plane[r + 1, q],
+                                             plane[r + 2, q], plane[r + 3, q])
+                    c01, c11, c21, c31 = _bt(plane[r, q + 1], plane[r + 1, q + 1],
+                                             plane[r + 2, q + 1], plane[r + 3, q + 1])
+                    c02, c12, c22, c32 = _bt(plane[r, q + 2], plane[r + 1, q + 2],
+                                             plane[r + 2, q + 2], plane[r + 3, q + 2])
+                    c03, c13, c23, c33 = _bt(plane[r, q + 3], plane[r + 1, q + 3],
+                                             plane[r + 2, q + 3], plane[r + 3, q + 3])
+                    p = base + tx
+                    V[0, c, p], V[1, c, p], V[2, c, p], V[3, c, p] = _bt(c00, c01, c02, c03)
+                    V[4, c, p], V[5, c, p], V[6, c, p], V[7, c, p] = _bt(c10, c11, c12, c13)
+                    V[8, c, p], V[9, c, p], V[10, c, p], V[11, c, p] = _bt(c20, c21, c22, c23)
+                    V[12, c, p], V[13, c, p], V[14, c, p], V[15, c, p] = _bt(
+                        c30, c31, c32, c33)
+
+
+@njit(cache=True, nogil=True)
+def winograd_input_adjoint(dV, n0, nb, t0, t1, pad, TW, dx, plane):
+    """Adjoint of :func:`winograd_input_transform`: ``dx += sum_p scatter(B dV[:, :, p] B^T)``.
+
+    Same tiling arguments; ``dV`` (16, C, nb*(t1-t0)*TW), ``dx`` (N, C, H, W) is accumulated
+    into (the 4x4 tiles overlap, and band chunks of one image share two input rows, so the
+    caller serialises chunks of the same image).
+    """
+    C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
+    nt = t1 - t0
+    PH, PW = plane.shape
+    row0 = 2 * t0 - pad
+    qlo = min(pad, PW)
+    qhi = max(qlo, min(PW, W + pad))
+    for k in range(nb):
+        n = n0 + k
+        for c in range(C):
+            plane[:, :] = 0
+            for ty in range(nt):
+                base = (k * nt + ty) * TW
+                r = 2 * ty
+                for tx in range(TW):
+                    q = 2 * tx
+                    p = base + tx
+                    # Rows of dV first (dV B^T), then columns (B (dV B^T)).
+                    e00, e01, e02, e03 = _b(dV[0, c, p], dV[1, c, p], dV[2, c, p], dV[3, c, p])
+                    e10, e11, e12, e13 = _b(dV[4, c, p], dV[5, c, p], dV[6, c, p], dV[7, c, p])
+                    e20, e21, e22, e23 = _b(dV[8, c, p], dV[9, c, p], dV[10, c, p],
+                                            dV[11, c, p])
+                    e30, e31, e32, e33 = _b(dV[12, c, p], dV[13, c, p], dV[14, c, p],
+                                            dV[15, c, p])
+                    d0, d1, d2, d3 = _b(e00, e10, e20, e30)
+                    plane[r, q] += d0
+                    plane[r + 1, q] += d1
+                    plane[r + 2, q] += d2
+                    plane[r + 3, q] += d3
+                    d0, d1, d2, d3 = _b(e01, e11, e21, e31)
+                    plane[r, q + 1] += d0
+                    plane[r + 1, q + 1] += d1
+                    plane[r + 2, q + 1] += d2
+                    plane[r + 3, q + 1] += d3
+                    d0, d1, d2, d3 = _b(e02, e12, e22, e32)
+                    plane[r, q + 2] += d0
+                    plane[r + 1, q + 2] += d1
+                    plane[r + 2, q + 2] += d2
+                    plane[r + 3, q + 2] += d3
+                    d0, d1, d2, d3 = _b(e03, e13, e23, e33)
+                    plane[r, q + 3] += d0
+                    plane[r + 1, q + 3] += d1
+                    plane[r + 2, q + 3] += d2
+                    plane[r + 3, q + 3] += d3
+            # Padding and the cropped tile grid fall outside the image: dropped here.
+            for rr in range(PH):
+                iy = row0 + rr
+                if 0 <= iy < H:
+                    dx[n, c, iy, qlo - pad : qhi - pad] += plane[rr, qlo:qhi]
+
+
+@njit(cache=True, nogil=True)
+def winograd_output_transform(M, b, n0, nb, t0, t1, TW, out):
+    """``out[n, f, 2ty+i, 2tx+j] = (A^T m A)[i, j] + b[f]`` for every tile, cropped to H', W'.
+
+    ``M`` (16, F, nb*(t1-t0)*TW) in the tile numbering of
+    :func:`winograd_input_transform`; ``out`` (N, F, H', W'); ``b`` (F,).
+    """
+    F, H_out, W_out = out.shape[1], out.shape[2], out.shape[3]
+    nt = t1 - t0
+    for k in range(nb):
+        n = n0 + k
+        for f in range(F):
+            bf = b[f]
+            for ty in range(nt):
+                base = (k * nt + ty) * TW
+                y = 2 * (t0 + ty)
+                two_rows = y + 1 < H_out
+                for tx in range(TW):
+                    p = base + tx
+                    # Rows of m first (A^T m), then columns ((A^T m) A).
+                    s00, s01 = _at(M[0, f, p], M[1, f, p], M[2, f, p], M[3, f, p])
+                    s10, s11 = _at(M[4, f, p], M[5, f, p], M[6, f, p], M[7, f, p])
+                    s20, s21 = _at(M[8, f, p], M[9, f, p], M[10, f, p], M[11, f, p])
+                    s30, s31 = _at(M[12, f, p], M[13, f, p], M[14, f, p], M[15, f, p])
+                    y00, y10 = _at(s00, s10, s20, s30)
+                    y01, y11 = _at(s01, s11, s21, s31)
+                    xo = 2 * tx
+                    out[n, f, y, xo] = y00 + bf
+                    if two_rows:
+                        out[n, f, y + 1, xo] = y10 + bf
+                    if xo + 1 < W_out:
+                        out[n, f, y, xo + 1] = y01 + bf
+                        if two_rows:
+                            out[n, f, y + 1, xo + 1] = y11 + bf
+
+
+@njit(cache=True, nogil=True)
+def winograd_output_adjoint(dout, n0, nb, t0, t1, TW, dM):
+    """Adjoint of :func:`winograd_output_transform` (without bias): ``dM[:, f, p] = A dY A^T``.
+
+    ``dout`` (N, F, H', W'); ``dY`` is the 2x2 tile of ``dout``, zero where the tile grid
+    sticks out of the output (those outputs were cropped, so they get no gradient).
+    ``dM`` (16, F, nb*(t1-t0)*TW) is written.
+    """
+    F, H_out, W_out = dout.shape[1], dout.shape[2], dout.shape[3]
+    nt = t1 - t0
+    zero = dM.dtype.type(0)
+    for k in range(nb):
+        n = n0 + k
+        for f in range(F):
+            for ty in range(nt):
+                base = (k * nt + ty) * TW
+                y = 2 * (t0 + ty)
+                two_rows = y + 1 < H_out
+                for tx in range(TW):
+                    p = base + tx
+                    xo = 2 * tx
+                    two_cols = xo + 1 < W_out
+                    g00 = dout[n, f, y, xo]
+                    g01 = dout[n, f, y, xo + 1] if two_cols else zero
+                    g10 = dout[n, f, y + 1, xo] if two_rows else zero
+                    g11 = dout[n, f, y + 1, xo + 1] if two_rows and two_cols else zero
+                    a00, a10, a20, a30 = _a(g00, g10)
+                    a01, a11, a21, a31 = _a(g01, g11)
+                    dM[0, f, p], dM[1, f, p], dM[2, f, p], dM[3, f, p] = _a(a00, a01)
+                    dM[4, f, p], dM[5, f, p], dM[6, f, p], dM[7, f, p] = _a(a10, a11)
+                    dM[8, f, p], dM[9, f, p], dM[10, f, p], dM[11, f, p] = _a(a20, a21)
+                    dM[12, f, p], dM[13, f, p], dM[14, f, p], dM[15, f, p] = _a(a30, a31)
+
+
+def winograd_filter_transform(w: np.ndarray) -> np.ndarray:
+    """``U[4i+j, f, c] = (G w[f, c] G^T)[i, j]``: w (F, C, 3, 3) -> U (16, F, C), w's dtype.
+
+    Done in NumPy: it is F*C small products, negligible next to the GEMMs.
+    """
+    G = G_MAT.astype(w.dtype)
+    U = np.einsum("ai,fcij,bj->abfc", G, w, G, optimize=True)
+    return np.ascontiguousarray(U.reshape(16, w.shape[0], w.shape[1]))
+
+
+def winograd_filter_adjoint(dU: np.ndarray) -> np.ndarray:
+    """Adjoint of :func:`winograd_filter_transform`: dU (16, F, C) -> dw (F, C, 3, 3)."""
+    G = G_MAT.astype(dU.dtype)
+    F, C = dU.shape[1], dU.shape[2]
+    return np.ascontiguousarray(np.einsum("ai,abfc,bj->fcij", G, dU.reshape(4, 4, F, C), G))
+
+
+# ---------------------------------------------------------------------------------------------
+# Chunking and threads
+
+
+_WS = _Workspace()
+
+
+def _tile_buffer(name: str, rows: int, P: int, dtype: np.dtype) -> np.ndarray:
+    """A (16, rows, P) per-thread scratch view whose 16 slices are NOT a power of 2 apart.
+
+    The transforms read or write all 16 slices ``[xi, r, p]`` for each tile. When the slice
+    stride is a multiple of 4 KiB (e.g. C*P = 32*512 float32), the 16 streams map to the same
+    L1 cache sets and evict each other: measured 2-5x slower transforms. So each slice
+    starts an odd number of 64-byte lines after the previous one (the GEMMs only need each
+    (rows, P) slice to be contiguous).
+    """
+    item = np.dtype(dtype).itemsize
+    line = 64 // item
+    stride = -(-(rows * P) // (2 * line)) * (2 * line) + line
+    flat = _WS.get(name, (16 * stride,), dtype)
+    return flat.reshape(16, stride)[:, : rows * P].reshape(16, rows, P)
+
+
+def _tiles(H_out: int, W_out: int) -> tuple[int, int]:
+    """Tile grid ``(TH, TW)`` covering an H' x W' output with 2x2 tiles (padded, then cropped)."""
+    return (H_out + 1) // 2, (W_out + 1) // 2
+
+
+def _chunks(N: int, TH: int, TW: int, rows: int, budget: int, min_chunks: int):
+    """Split the tiles into ``(n0, nb, t0, t1)`` blocks of at most ``budget // rows`` tiles.
+
+    ``rows = 16 * max(C, F)``: the per-tile size of the V / M buffers. Whole images are
+    grouped while they fit (and while there are >= ``min_chunks`` blocks, so every worker gets
+    work); a larger image is cut into bands of tile rows (at least one tile row each).
+    """
+    per_image = rows * TH * TW
+    if per_image <= budget and N >= min_chunks:
+        nb = max(1, min(budget // per_image, -(-N // min_chunks)))
+        for n0 in range(0, N, nb):
+            yield n0, min(nb, N - n0), 0, TH
+    else:
+        band = max(1, budget // (rows * TW))
+        band = max(1, min(band, TH // -(-min_chunks // N)))
+        for n in range(N):
+            for t0 in range(0, TH, band):
+                yield n, 1, t0, min(TH, t0 + band)
+
+
+def _run(work, N: int, TH: int, TW: int, rows: int, flops: int) -> list:
+    """Apply ``work`` to every chunk, on convnet's worker threads when the conv is big enough.
+
+    Same scheme as the Numba backend: each worker runs GIL-free kernels and single-threaded
+    GEMMs on its own chunk (no Numba ``prange`` / BLAS pool ping-pong).
+    """
+    n = worker_threads() if flops >= PARALLEL_MIN_FLOPS else 1
+    chunks = list(_chunks(N, TH, TW, rows, WINOGRAD_CHUNK_ELEMENTS, 2 * n if n > 1 else 1))
+    with single_threaded_blas() as reached:
+        if n == 1 or len(chunks) == 1 or not reached:
+            return [work(c) for c in chunks]
+        return list(_executor(n).map(work, chunks))
+
+
+# ---------------------------------------------------------------------------------------------
+# Layer functions
+
+
+def conv_forward_winograd(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray, conv_param: dict
+) -> tuple[np.ndarray, tuple]:
+    """Forward pass of a 3x3, stride-1 convolutional layer with Winograd F(2x2, 3x3).
+
+    Inputs:
+    - x: input data of shape (N, C, H, W), float32 or float64.
+    - w: filter weights of shape (F, C, 3, 3).
+    - b: biases of shape (F,).
+    - conv_param: {'stride': 1, 'pad': p (any p >= 0), 'dilation': 1 (optional)}.
+
+    Returns a tuple of:
+    - out: output of shape (N, F, H + 2p - 2, W + 2p - 2), same dtype as the inputs.
+    - cache: ('winograd', x, w, b, conv_param) for :func:`conv_backward_winograd`.
+
+    Raises ValueError for other kernel sizes, strides or dilations (use another backend).
+    """
+    layer = "conv_forward_winograd"
+    x, w, b, g = check_conv_inputs(layer, x, w, b, conv_param)
+    _layer_check(layer, w.shape, conv_param)
+    x = np.ascontiguousarray(x)
+    U = winograd_filter_transform(w)
+    out = np.empty((g.N, g.F, g.H_out, g.W_out), dtype=x.dtype)
+    TH, TW = _tiles(g.H_out, g.W_out)
+    bb = np.ascontiguousarray(b)
+
+    def work(chunk: tuple) -> None:
+        n0, nb, t0, t1 = chunk
+        P = nb * (t1 - t0) * TW
+        V = _tile_buffer("V", g.C, P, x.dtype)
+        M = _tile_buffer("M", g.F, P, x.dtype)
+        plane = _WS.get("plane", (2 * (t1 - t0) + 2, 2 * TW + 2), x.dtype)
+        winograd_input_transform(x, n0, nb, t0, t1, g.pad, TW, V, plane)
+        np.matmul(U, V, out=M)  # 16 GEMMs (F, C) @ (C, P)
+        winograd_output_transform(M, bb, n0, nb, t0, t1, TW, out)
+
+    flops = g.N * g.F * g.C * 9 * g.H_out * g.W_out
+    _run(work, g.N, TH, TW, 16 * max(g.C, g.F), flops)
+    return out, ("winograd", x, w, b, dict(conv_param))
+
+
+def conv_backward_winograd(
+    dout: np.ndarray, cache: tuple
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Backward pass of :func:`conv_forward_winograd` (the exact adjoint of its linear maps).
+
+    Inputs:
+    - dout: upstream gradient of shape (N, F, H', W').
+    - cache: from :func:`conv_forward_winograd`.
+
+    Returns a tuple of:
+    - dx: shape (N, C, H, W); dw: shape (F, C, 3, 3); db: shape (F,).
+    """
+    layer = "conv_backward_winograd"
+    _, x, w, b, conv_param = check_cache(layer, cache, "winograd", 5)
+    g = conv_geometry(layer, x, w, b, conv_param)
+    dout = check_dout(layer, dout, (g.N, g.F, g.H_out, g.W_out), x.dtype)
+    dout = np.ascontiguousarray(dout)
+    U = winograd_filter_transform(w)
+    UT = U.transpose(0, 2, 1)  # (16, C, F) view: BLAS reads it transposed, no copy
+    dx = np.zeros_like(x)
+    TH, TW = _tiles(g.H_out, g.W_out)
+    # Band chunks of one image share input rows in dx: a lock per image serialises their
+    # scatter-adds, while their GEMMs still run concurrently.
+    locks = [threading.Lock() for _ in range(g.N)]
+
+    def work(chunk: tuple) -> np.ndarray:
+        n0, nb, t0, t1 = chunk
+        P = nb * (t1 - t0) * TW
+        V = _tile_buffer("V", g.C, P, x.dtype)
+        dM = _tile_buffer("M", g.F, P, x.dtype)
+        plane = _WS.get("plane", (2 * (t1 - t0) + 2, 2 * TW + 2), x.dtype)
+        winograd_input_transform(x, n0, nb, t0, t1, g.pad, TW, V, plane)
+        winograd_output_adjoint(dout, n0, nb, t0, t1, TW, dM)
+        # dU[xi] = dM[xi] @ V[xi]^T sums over this chunk's tiles inside the GEMM (K = P).
+        dU = np.matmul(dM, V.transpose(0, 2, 1))
+        # V is no longer needed: reuse its buffer for dV = U^T @ dM.
+        np.matmul(UT, dM, out=V)
+        with locks[n0]:
+            winograd_input_adjoint(V, n0, nb, t0, t1, g.pad, TW, dx, plane)
+        return dU
+
+    flops = g.N * g.F * g.C * 9 * g.H_out * g.W_out
+    dU = sum(_run(work, g.N, TH, TW, 16 * max(g.C, g.F), flops))
+    dw = winograd_filter_adjoint(dU)
+    db = dout.sum(axis=(0, 2, 3))
+    return dx, dw, db
+
+
+def prefer_winograd(x_shape: tuple, w_shape: tuple, conv_param: dict) -> bool:
+    """Whether :func:`conv_forward_winograd` beats ``conv_forward_numba`` on this conv.
+
+    Placeholder; measurements pending.
+    """
+    if len(w_shape) != 4 or tuple(w_shape[2:]) != (3, 3):
+        return False
+    if conv_param.get("stride", 1) != 1 or conv_param.get("dilation", 1) != 1:
+        return False
+    return w_shape[1] >= 16 and w_shape[0] >= 16
