@@ -283,21 +283,63 @@ def winograd_output_adjoint(dout, n0, nb, t0, t1, TW, dM):
                     dM[12, f, p], dM[13, f, p], dM[14, f, p], dM[15, f, p] = _a(a30, a31)
 
 
-def winograd_filter_transform(w: np.ndarray) -> np.ndarray:
-    """``U[4i+j, f, c] = (G w[f, c] G^T)[i, j]``: w (F, C, 3, 3) -> U (16, F, C), w's dtype.
+@njit(cache=True, inline="always")
+def _g(a0, a1, a2):
+    """``G @ (a0, a1, a2)``."""
+    h = (a0 + a2) * 0.5
+    return a0, h + a1 * 0.5, h - a1 * 0.5, a2
 
-    Done in NumPy: it is F*C small products, negligible next to the GEMMs.
-    """
-    G = G_MAT.astype(w.dtype)
-    U = np.einsum("ai,fcij,bj->abfc", G, w, G, optimize=True)
-    return np.ascontiguousarray(U.reshape(16, w.shape[0], w.shape[1]))
+
+@njit(cache=True, inline="always")
+def _gt(a0, a1, a2, a3):
+    """``G^T @ (a0, a1, a2, a3)`` (adjoint of :func:`_g`)."""
+    h = (a1 + a2) * 0.5
+    return a0 + h, (a1 - a2) * 0.5, h + a3
+
+
+@njit(cache=True, nogil=True)
+def _filter_kernel(w, U):
+    """``U[4i+j, f, c] = (G w[f, c] G^T)[i, j]`` for w (F, C, 3, 3), U (16, F, C)."""
+    F, C = w.shape[0], w.shape[1]
+    for f in range(F):
+        for c in range(C):
+            # Columns first (G g), then rows ((G g) G^T).
+            a0, a1, a2, a3 = _g(w[f, c, 0, 0], w[f, c, 1, 0], w[f, c, 2, 0])
+            b0, b1, b2, b3 = _g(w[f, c, 0, 1], w[f, c, 1, 1], w[f, c, 2, 1])
+            e0, e1, e2, e3 = _g(w[f, c, 0, 2], w[f, c, 1, 2], w[f, c, 2, 2])
+            U[0, f, c], U[1, f, c], U[2, f, c], U[3, f, c] = _g(a0, b0, e0)
+            U[4, f, c], U[5, f, c], U[6, f, c], U[7, f, c] = _g(a1, b1, e1)
+            U[8, f, c], U[9, f, c], U[10, f, c], U[11, f, c] = _g(a2, b2, e2)
+            U[12, f, c], U[13, f, c], U[14, f, c], U[15, f, c] = _g(a3, b3, e3)
+
+
+@njit(cache=True, nogil=True)
+def _filter_adjoint_kernel(dU, dw):
+    """``dw[f, c] = G^T dU[:, f, c] G`` (dU as 4x4): adjoint of :func:`_filter_kernel`."""
+    F, C = dw.shape[0], dw.shape[1]
+    for f in range(F):
+        for c in range(C):
+            r00, r01, r02 = _gt(dU[0, f, c], dU[1, f, c], dU[2, f, c], dU[3, f, c])
+            r10, r11, r12 = _gt(dU[4, f, c], dU[5, f, c], dU[6, f, c], dU[7, f, c])
+            r20, r21, r22 = _gt(dU[8, f, c], dU[9, f, c], dU[10, f, c], dU[11, f, c])
+            r30, r31, r32 = _gt(dU[12, f, c], dU[13, f, c], dU[14, f, c], dU[15, f, c])
+            dw[f, c, 0, 0], dw[f, c, 1, 0], dw[f, c, 2, 0] = _gt(r00, r10, r20, r30)
+            dw[f, c, 0, 1], dw[f, c, 1, 1], dw[f, c, 2, 1] = _gt(r01, r11, r21, r31)
+            dw[f, c, 0, 2], dw[f, c, 1, 2], dw[f, c, 2, 2] = _gt(r02, r12, r22, r32)
+
+
+def winograd_filter_transform(w: np.ndarray) -> np.ndarray:
+    """``U[4i+j, f, c] = (G w[f, c] G^T)[i, j]``: w (F, C, 3, 3) -> U (16, F, C), w's dtype."""
+    U = np.empty((16, w.shape[0], w.shape[1]), dtype=w.dtype)
+    _filter_kernel(np.ascontiguousarray(w), U)
+    return U
 
 
 def winograd_filter_adjoint(dU: np.ndarray) -> np.ndarray:
     """Adjoint of :func:`winograd_filter_transform`: dU (16, F, C) -> dw (F, C, 3, 3)."""
-    G = G_MAT.astype(dU.dtype)
-    F, C = dU.shape[1], dU.shape[2]
-    return np.ascontiguousarray(np.einsum("ai,abfc,bj->fcij", G, dU.reshape(4, 4, F, C), G))
+    dw = np.empty((dU.shape[1], dU.shape[2], 3, 3), dtype=dU.dtype)
+    _filter_adjoint_kernel(np.ascontiguousarray(dU), dw)
+    return dw
 
 
 # ---------------------------------------------------------------------------------------------
