@@ -330,6 +330,43 @@ for _b in CONV_BACKENDS:
 _register_conv("conv (dispatch)", "conv_forward", "conv_backward")
 
 
+def _register_winograd() -> None:
+    """Winograd F(2x2, 3x3) accepts only 3x3 stride-1 convolutions: check those, with every
+    padding and odd sizes (the output tile grid is cropped), and many channels (its use case)."""
+    fwd_name, bwd_name = "conv_forward_winograd", "conv_backward_winograd"
+    cases = (((2, 3, 7, 6), 0), ((2, 3, 7, 6), 1), ((1, 2, 5, 8), 2), ((2, 40, 6, 7), 1))
+    for k, (xs, p) in enumerate(cases):
+        ws = (4, xs[1], 3, 3)
+
+        def fwd_case(get: Getter, xs=xs, ws=ws, p=p, k=k) -> tuple[float, str]:
+            x, w, b = _conv_inputs(xs, ws, 60 + k)
+            return _forward_check(get(fwd_name), (x, w, b, {"stride": 1, "pad": p}),
+                                  ref_conv(x, w, b, 1, p))
+
+        register("conv_winograd", f"forward 3x3 C={xs[1]} s=1 p={p} vs reference",
+                 (fwd_name,), FWD_TOL)(fwd_case)
+
+    for p in (0, 1):
+        def bwd_case(get: Getter, p=p) -> tuple[float, str]:
+            x, w, b = _conv_inputs((2, 2, 5, 6), (3, 2, 3, 3), 70 + p)
+            return _grad_check(get(fwd_name), get(bwd_name), {"x": x, "w": w, "b": b},
+                               {"stride": 1, "pad": p})
+
+        register("conv_winograd", f"backward 3x3 s=1 p={p} vs numerical", (fwd_name, bwd_name),
+                 BWD_TOL)(bwd_case)
+
+    def f32_case(get: Getter) -> tuple[float, str]:
+        x, w, b = _conv_inputs((2, 3, 7, 6), (4, 3, 3, 3), 75)
+        return _float32_check(get(fwd_name), get(bwd_name), (x, w, b, {"stride": 1, "pad": 1}),
+                              3, ref_conv(x, w, b, 1, 1))
+
+    register("conv_winograd", "float32 in -> float32 out", (fwd_name, bwd_name),
+             F32_TOL)(f32_case)
+
+
+_register_winograd()
+
+
 def _register_im2col() -> None:
     # (x shape, HH, WW, stride, pad): overlapping windows with and without stride/padding.
     cases = (((2, 3, 6, 5), 3, 3, 1, 0), ((2, 2, 7, 6), 3, 3, 2, 1), ((1, 2, 8, 7), 2, 4, 3, 2))

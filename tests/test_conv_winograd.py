@@ -1,5 +1,5 @@
-"""Winograd F(2x2, 3x3) convolution: equal to the naive loops (float64 tight, float32 within a
-stated tolerance) on awkward shapes, numerical gradients, chunking/threads, errors, dispatch rule."""
+"""Winograd F(2x2, 3x3) conv: equal to the naive loops (float64 tight, float32 within a stated
+tolerance) on awkward shapes, numerical gradients, chunking/threads, errors, dispatch rule."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import convnet._threads
 from convnet.gradcheck import check_layer
 from convnet.layers import conv_winograd as cw
 from convnet.layers.conv_naive import conv_backward_naive, conv_forward_naive
-from convnet.layers.conv_numba import conv_forward_numba
 from convnet.layers.conv_winograd import (
     conv_backward_winograd,
     conv_forward_winograd,
@@ -84,13 +83,11 @@ def test_float32_close_to_float64_reference(shape):
     N, C, H, W, F, pad = shape
     rng = np.random.default_rng(sum(shape))
     x32, w32, b32 = make(rng, N, C, H, W, F, np.float32)
-    # The exact answer for the float32 inputs: the fast float64 path (itself == naive).
-    ref_out, ref_cache = conv_forward_numba(x32.astype(np.float64), w32.astype(np.float64),
+    # The exact answer (to float64 rounding) for the float32 inputs.
+    ref_out, ref_cache = conv_forward_naive(x32.astype(np.float64), w32.astype(np.float64),
                                             b32.astype(np.float64), cp(pad))
     dout32 = rng.standard_normal(ref_out.shape).astype(np.float32)
-    from convnet.layers.conv_numba import conv_backward_numba
-
-    refs = (ref_out,) + conv_backward_numba(dout32.astype(np.float64), ref_cache)
+    refs = (ref_out,) + conv_backward_naive(dout32.astype(np.float64), ref_cache)
     out, cache = conv_forward_winograd(x32, w32, b32, cp(pad))
     got = (out,) + conv_backward_winograd(dout32, cache)
     for name, g, r in zip(("out", "dx", "dw", "db"), got, refs, strict=True):
@@ -146,17 +143,20 @@ def test_transforms_are_adjoint():
     P = N * TH * TW
     plane = np.empty((2 * TH + 2, 2 * TW + 2))
     x = rng.standard_normal((N, C, H, W))
-    V = np.empty((16, C, P))
+    # Tile buffers as the layer uses them (strided views): no extra Numba specialisations.
+    V = cw._tile_buffer("test_V", C, P, np.float64)
     cw.winograd_input_transform(x, 0, N, 0, TH, pad, TW, V, plane)
-    dV = rng.standard_normal((16, C, P))
+    dV = cw._tile_buffer("test_dV", C, P, np.float64)
+    dV[...] = rng.standard_normal((16, C, P))
     dx = np.zeros_like(x)
     cw.winograd_input_adjoint(dV, 0, N, 0, TH, pad, TW, dx, plane)
     assert np.isclose(np.sum(V * dV), np.sum(x * dx), rtol=1e-12)
-    M = rng.standard_normal((16, 4, P))
+    M = cw._tile_buffer("test_M", 4, P, np.float64)
+    M[...] = rng.standard_normal((16, 4, P))
     out = np.empty((N, 4, H + 2 * pad - 2, W + 2 * pad - 2))
     cw.winograd_output_transform(M, np.zeros(4), 0, N, 0, TH, TW, out)
     dy = rng.standard_normal(out.shape)
-    dM = np.empty_like(M)
+    dM = cw._tile_buffer("test_dM", 4, P, np.float64)
     cw.winograd_output_adjoint(dy, 0, N, 0, TH, TW, dM)
     assert np.isclose(np.sum(out * dy), np.sum(M * dM), rtol=1e-12)
 
@@ -202,3 +202,38 @@ def test_prefer_winograd_rule():
     assert not prefer_winograd((100, 1, 28, 28), (5, 1, 11, 11), p1)  # not 3x3
     assert not prefer_winograd((16, 64, 56, 56), (64, 64, 3, 3), cp(1, stride=2))
     assert not prefer_winograd((16, 64, 56, 56), (64, 64, 3, 3), cp(1, dilation=2))
+    assert not prefer_winograd((1, 64, 8, 8), (64, 64, 3, 3), p1)  # 16 tiles: GEMMs too small
+    assert prefer_winograd((8, 64, 8, 8), (64, 64, 3, 3), p1)  # 128 tiles
+    assert not prefer_winograd((8, 16, 32, 32), (64, 16, 3, 3), p1)  # C = 16: break-even
+
+
+def test_dispatch_picks_winograd_for_many_channel_3x3_and_matches_naive():
+    """conv_forward's automatic choice: Winograd where prefer_winograd says so, and the cache
+    tag routes conv_backward to the matching backward pass."""
+    from convnet.layers import conv as dispatch
+    from convnet.layers import conv_backward_naive, conv_forward_naive
+
+    if "winograd" not in dispatch.SPECIALISED_BACKENDS:
+        pytest.skip("Winograd needs Numba")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 32, 10, 9))
+    w = rng.standard_normal((16, 32, 3, 3))
+    b = rng.standard_normal(16)
+    p = {"stride": 1, "pad": 1}
+    assert dispatch.select_conv_backend(x.shape, w.shape, p) == "winograd"
+    assert dispatch.select_conv_backend(x.shape, w.shape, {"stride": 2, "pad": 1}) == "numba"
+    assert dispatch.select_conv_backend((8, 3, 10, 9), (16, 3, 3, 3), p) == "numba"
+    out, cache = dispatch.conv_forward(x, w, b, p)
+    assert cache[0] == "winograd"
+    ref, ref_cache = conv_forward_naive(x, w, b, p)
+    np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-10)
+    dout = rng.standard_normal(out.shape)
+    for got, want in zip(dispatch.conv_backward(dout, cache),
+                         conv_backward_naive(dout, ref_cache), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+    # Forcing a general backend turns the shape rule off.
+    dispatch.set_conv_backend("im2col")
+    try:
+        assert dispatch.select_conv_backend(x.shape, w.shape, p) == "im2col"
+    finally:
+        dispatch.set_conv_backend(None)

@@ -55,6 +55,10 @@ from convnet.layers.conv_transpose import (
     conv_transpose_backward,
     conv_transpose_forward,
 )
+from convnet.layers.conv_winograd import (
+    conv_backward_winograd,
+    conv_forward_winograd,
+)
 from convnet.layers.dropout import (
     dropout_backward,
     dropout_forward,
@@ -135,6 +139,8 @@ __all__ = [
     "col2im",
     "conv_forward_numba",
     "conv_backward_numba",
+    "conv_forward_winograd",
+    "conv_backward_winograd",
     "conv_forward",
     "conv_backward",
     "set_conv_backend",

@@ -6,8 +6,12 @@ Backends (all with the signature ``(x, w, b, conv_param) -> (out, cache)`` and
 Choice rule: ``'numba'`` whenever Numba imports, else ``'im2col'`` (pure NumPy). Measured on
 the five benchmark shapes of issue 8 (float32, forward + backward, 1 thread), the Numba backend
 was 1.2x to 1.6x faster than ``im2col`` on every one (and 160x to 1600x faster than the naive
-loops), tiny inputs included (it runs small convolutions on the calling thread), so there is no
-per-shape rule. Within the Numba backend, chunking adapts to the shape (see its docstring).
+loops), tiny inputs included (it runs small convolutions on the calling thread). One exception
+by shape: 3x3, stride-1 convolutions with many input channels (C >= 32) and enough output
+tiles go to the Winograd F(2x2, 3x3) backend, 0.6-0.9x the Numba backend's time there
+(:func:`convnet.layers.conv_winograd.prefer_winograd` has the measurements). Winograd handles
+only that case, so it is not in :data:`CONV_BACKENDS` (whose members all accept any
+``conv_param``) but in :data:`SPECIALISED_BACKENDS`.
 ``set_conv_backend(name)`` forces one backend (e.g. ``'naive'`` to debug); ``None`` restores the
 automatic choice.
 
@@ -25,6 +29,11 @@ import numpy as np
 from convnet.layers.conv_im2col import conv_backward_im2col, conv_forward_im2col
 from convnet.layers.conv_naive import conv_backward_naive, conv_forward_naive
 from convnet.layers.conv_numba import NUMBA_AVAILABLE, conv_backward_numba, conv_forward_numba
+from convnet.layers.conv_winograd import (
+    conv_backward_winograd,
+    conv_forward_winograd,
+    prefer_winograd,
+)
 
 ForwardFn = Callable[..., tuple[np.ndarray, tuple]]
 BackwardFn = Callable[[np.ndarray, tuple], tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -37,6 +46,15 @@ CONV_BACKENDS: dict[str, tuple[ForwardFn, BackwardFn]] = {
 if NUMBA_AVAILABLE:
     CONV_BACKENDS["numba"] = (conv_forward_numba, conv_backward_numba)
 
+#: name -> (forward, backward) of backends that accept only some convolutions (3x3 stride 1).
+SPECIALISED_BACKENDS: dict[str, tuple[ForwardFn, BackwardFn]] = {}
+if NUMBA_AVAILABLE:
+    SPECIALISED_BACKENDS["winograd"] = (conv_forward_winograd, conv_backward_winograd)
+
+
+def _all_backends() -> dict[str, tuple[ForwardFn, BackwardFn]]:
+    return {**CONV_BACKENDS, **SPECIALISED_BACKENDS}
+
 _forced: str | None = None
 
 
@@ -46,19 +64,27 @@ def set_conv_backend(name: str | None) -> None:
     Raises ``ValueError`` for an unknown name.
     """
     global _forced
-    if name is not None and name not in CONV_BACKENDS:
+    if name is not None and name not in _all_backends():
         raise ValueError(
             f"set_conv_backend: unknown backend {name!r}; expected one of "
-            f"{sorted(CONV_BACKENDS)} or None"
+            f"{sorted(_all_backends())} or None"
         )
     _forced = name
 
 
 def get_conv_backend() -> str:
-    """Name of the backend ``conv_forward`` uses now."""
+    """Name of the general backend ``conv_forward`` uses now (forced, or the default)."""
     if _forced is not None:
         return _forced
     return "numba" if "numba" in CONV_BACKENDS else "im2col"
+
+
+def select_conv_backend(x_shape: tuple, w_shape: tuple, conv_param: dict) -> str:
+    """Name of the backend ``conv_forward`` uses for these shapes (see the module docstring)."""
+    name = get_conv_backend()
+    if _forced is None and name == "numba" and prefer_winograd(x_shape, w_shape, conv_param):
+        return "winograd"
+    return name
 
 
 def conv_forward(
@@ -77,7 +103,8 @@ def conv_forward(
       same dtype as the inputs.
     - cache: for :func:`conv_backward`; ``cache[0]`` names the backend that made it.
     """
-    return CONV_BACKENDS[get_conv_backend()][0](x, w, b, conv_param)
+    name = select_conv_backend(np.shape(x), np.shape(w), conv_param)
+    return _all_backends()[name][0](x, w, b, conv_param)
 
 
 def conv_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -91,9 +118,10 @@ def conv_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarra
     - dx: shape (N, C, H, W); dw: shape (F, C, HH, WW); db: shape (F,).
     """
     tag = cache[0] if isinstance(cache, tuple) and cache else None
-    if not isinstance(tag, str) or tag not in CONV_BACKENDS:
+    backends = _all_backends()
+    if not isinstance(tag, str) or tag not in backends:
         raise ValueError(
             f"conv_backward: cache must come from a conv forward pass (one of "
-            f"{sorted(CONV_BACKENDS)}), got {type(cache).__name__} tagged {tag!r}"
+            f"{sorted(backends)}), got {type(cache).__name__} tagged {tag!r}"
         )
-    return CONV_BACKENDS[tag][1](dout, cache)
+    return backends[tag][1](dout, cache)
