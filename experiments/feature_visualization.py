@@ -51,7 +51,8 @@ SETTINGS = {
                           deep="conv_pw_11_relu", size=COURSE_SIZE, steps=COURSE_STEPS, lr=1e-3,
                           init=0.0, unit_init="random", grid_steps=512, grid_lr=0.05),
     "squeezenet": dict(layer="fire3", unit=(12, 9, 9), channel=12, deep="fire7", size=128,
-                       steps=150, lr=0.05, init="random", grid_steps=100, grid_lr=0.05),
+                       steps=150, lr=0.05, init="random", grid_steps=100, grid_lr=0.05,
+                       fourier_std=0.1),
 }
 
 
@@ -83,9 +84,12 @@ def _live_unit(backend, s: dict) -> tuple[int, int, int]:
     col = a[s["layer"]][0, :, y, x]
     if col[c] > 0:
         return (c, y, x)
-    print(f"unit {s['unit']} of {s['layer']} is off at the start: using channel "
-          f"{int(col.argmax())} at the same position")
-    return (int(col.argmax()), y, x)
+    # The median of the active channels: the largest may already sit at ReLU6's cap.
+    live = np.flatnonzero(col > 0)
+    pick = int(live[np.argsort(col[live])[len(live) // 2]])
+    print(f"unit {s['unit']} of {s['layer']} is off at the start: using channel {pick} "
+          f"({col[pick]:.3g}) at the same position")
+    return (pick, y, x)
 
 
 def run_model(name: str, backend, s: dict, out: Path, quick: bool, seed: int) -> dict:
@@ -126,6 +130,7 @@ def run_model(name: str, backend, s: dict, out: Path, quick: bool, seed: int) ->
                 backend, s["layer"], [ch, ch], size=s["size"] // 2 + 32, steps=gsteps,
                 learning_rate=s["grid_lr"] if param == "pixel" else 0.05, param=param,
                 diversity=div, init="random", max_shift=COURSE_SHIFT, seed=seed,
+                init_std=s.get("fourier_std") if param == "fourier" else None,
             )  # fmt: skip
             images += list(r.images)
             titles += [f"{param}, div {div:g} ({i})" for i in (1, 2)]

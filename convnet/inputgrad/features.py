@@ -160,12 +160,13 @@ class FeatureResult:
 
 
 def _make_param(
-    param: str, shape: tuple[int, int, int, int], init: Any, seed: int | None
+    param: str, shape: tuple[int, int, int, int], init: Any, seed: int | None,
+    init_std: float | None,
 ) -> PixelParam | FourierParam:
     if param == "pixel":
-        return PixelParam(shape, init=init, seed=seed)
+        return PixelParam(shape, init=init, seed=seed, std=0.1 if init_std is None else init_std)
     if param == "fourier":
-        return FourierParam(shape, seed=seed)
+        return FourierParam(shape, seed=seed, std=0.01 if init_std is None else init_std)
     raise ValueError(f"maximize: param must be 'pixel' or 'fourier', got {param!r}")
 
 
@@ -182,6 +183,7 @@ def maximize(
     param: str = "pixel",
     diversity: float = 0.0,
     diversity_layer: str | None = None,
+    init_std: float | None = None,
     seed: int | None = 0,
     progress: bool = False,
     callback: Callable[[int, np.ndarray, float], Any] | None = None,
@@ -207,6 +209,9 @@ def maximize(
     - param: 'pixel' or 'fourier' (decorrelated, Lucid).
     - diversity: weight of the Diversity term (0: off); diversity_layer: its layer (default
       the objective's first layer).
+    - init_std: noise of the start: amplitude of ``init='random'`` in half-range units
+      (default 0.1), or the std of the Fourier spectrum (default 0.01, Lucid's; models whose
+      units are all off on a grey image, like SqueezeNet without mean subtraction, need ~0.1).
     - seed: seeds the start and the shifts; progress: tqdm bar;
       callback(step, pixels, value) after each step.
 
@@ -226,7 +231,7 @@ def maximize(
     else:
         h, w = (size, size) if isinstance(size, int) else size
         shape = (int(batch), 3, int(h), int(w))
-    p = _make_param(param, shape, init, seed)  # type: ignore[arg-type]
+    p = _make_param(param, shape, init, seed, init_std)  # type: ignore[arg-type]
     if learning_rate is None:
         learning_rate = 1e-3 if param == "pixel" else 0.05
     total = objective
