@@ -45,7 +45,10 @@ CONV_SHAPES = [
     ("N16 C64 56x56, F64 3x3 p1", 16, 64, 56, 56, 64, 3, 1),
 ]
 POOL_SHAPE = ("maxpool 2x2 s2 (64,32,32,32)", 64, 32, 32, 32)
-WORKERS = ["convnet:im2col", "convnet:numba", "tf", "torch:channels_last", "torch:nchw"]
+# "convnet:auto" is what a model gets: conv_forward/max_pool_forward's choice per shape
+# (Numba, or Winograd for many-channel 3x3 convolutions).
+WORKERS = ["convnet:im2col", "convnet:numba", "convnet:auto", "tf", "torch:channels_last",
+           "torch:nchw"]
 
 
 def conv_flops(N: int, C: int, H: int, W: int, F: int, K: int, pad: int) -> float:
@@ -66,15 +69,17 @@ def worker_convnet(backend: str, quick: bool, threads: int) -> dict[str, Any]:
     import numpy as np
 
     pin_threads_in_process(threads, "convnet")
-    from convnet.layers import CONV_BACKENDS, POOL_BACKENDS
+    from convnet import layers as L
 
+    conv_table = {**L.CONV_BACKENDS, "auto": (L.conv_forward, L.conv_backward)}
+    pool_table = {**L.POOL_BACKENDS, "auto": (L.max_pool_forward, L.max_pool_backward)}
     rng = np.random.default_rng(0)
     res: dict[str, Any] = {}
     for label, N, C, H, W, F, K, pad in CONV_SHAPES:
-        if backend not in CONV_BACKENDS:
+        if backend not in conv_table:
             res[label] = {"error": f"no conv backend {backend!r}"}
             continue
-        fwd, bwd = CONV_BACKENDS[backend]
+        fwd, bwd = conv_table[backend]
         x = rng.standard_normal((N, C, H, W)).astype(np.float32)
         w = (0.1 * rng.standard_normal((F, C, K, K))).astype(np.float32)
         b = np.zeros(F, dtype=np.float32)
@@ -91,8 +96,8 @@ def worker_convnet(backend: str, quick: bool, threads: int) -> dict[str, Any]:
         except NotImplementedError as e:
             res[label] = {"error": f"not implemented: {e}"}
     label, N, C, H, W = POOL_SHAPE
-    if backend in POOL_BACKENDS:
-        fwd, bwd = POOL_BACKENDS[backend]
+    if backend in pool_table:
+        fwd, bwd = pool_table[backend]
         x = rng.standard_normal((N, C, H, W)).astype(np.float32)
         pp = {"pool_height": 2, "pool_width": 2, "stride": 2}
         out, _ = fwd(x, pp)
@@ -259,7 +264,8 @@ def tabulate(results: dict[str, dict[str, Any]]) -> str:
                 None if (gflops is None or not gemm) else 100.0 * gflops / gemm,
             ])
     table = markdown_table(
-        ["shape", "pass", "convnet im2col ms", "convnet numba ms", "TF ms", "torch CL ms",
+        ["shape", "pass", "convnet im2col ms", "convnet numba ms", "convnet auto ms", "TF ms",
+         "torch CL ms",
          "torch NCHW ms", "convnet/TF", "convnet/torch CL", "convnet GFLOP/s", "% of GEMM"],
         rows,
     )
