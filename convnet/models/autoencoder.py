@@ -242,8 +242,12 @@ class _AutoencoderBase:
     def _encode_batch(self, x: np.ndarray) -> np.ndarray:
         return self.encoder.forward(x)
 
+    def _to_images(self, out: np.ndarray) -> np.ndarray:
+        """Decoder output -> images in [0, 1]: the decoders end in logits."""
+        return sigmoid_forward(out)[0]
+
     def _decode_batch(self, z: np.ndarray) -> np.ndarray:
-        return sigmoid_forward(self.decoder.forward(z))[0]
+        return self._to_images(self.decoder.forward(z))
 
     # -- files ----------------------------------------------------------------------------
     def get_config(self) -> dict:
@@ -276,92 +280,96 @@ class _AutoencoderBase:
             params[k] = v.astype(params[k].dtype)
 
 
-class Autoencoder(_AutoencoderBase):
+class _DeterministicAutoencoder(_AutoencoderBase):
+    """An encoder to a code and a decoder back, trained on a reconstruction loss.
+
+    Subclasses build ``encoder``/``decoder`` in ``_build`` and say how the decoder's output
+    is compared with the target (``_reconstruction_loss``) and turned into images
+    (``_to_images``).
+    """
+
+    def __init__(self, latent_dim: int = 2, reg: float = 0.0, seed: int = 0,
+                 dtype: Any = np.float32):
+        self.latent_dim = latent_dim
+        self.reg = reg
+        self.seed = seed
+        self._build(dtype)
+
+    def _build(self, dtype: Any) -> None:
+        raise NotImplementedError
+
+    def _reconstruction_loss(self, out: np.ndarray, target: np.ndarray):
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {"latent_dim": self.latent_dim, "reg": self.reg, "seed": self.seed}
+
+    def loss(self, X: np.ndarray, y: np.ndarray | None = None, backward: bool = True):
+        """Reconstruction (N, 1, 28, 28) if ``y`` is None, else ``(loss, grads)``."""
+        X = self._check_images(X)
+        code = self.encoder.forward(X, train=y is not None)
+        out = self.decoder.forward(code, train=y is not None)
+        if y is None:
+            return self._to_images(out)
+        target = np.asarray(y, dtype=out.dtype).reshape(out.shape)
+        loss, dout = self._reconstruction_loss(out, target)
+        if not backward:
+            return float(loss)
+        self.encoder.backward(self.decoder.backward(dout))
+        grads = self._collect_grads()
+        return loss + self._l2(grads), grads
+
+
+class Autoencoder(_DeterministicAutoencoder):
     """Dense autoencoder 784 -> ``latent_dim`` (linear) -> 784 (linear), MSE loss.
 
     The course's first autoencoder: ``latent_dim=2`` for a picture of the code space,
-    ``latent_dim=100`` for a good reconstruction.
+    ``latent_dim=100`` for a good reconstruction. The loss is the mean squared error over
+    all pixels.
     """
 
     kind = "dense"
 
-    def __init__(self, latent_dim: int = 2, reg: float = 0.0, seed: int = 0,
-                 dtype: Any = np.float32):
-        self.latent_dim = latent_dim
-        self.reg = reg
-        self.seed = seed
+    def _build(self, dtype: Any) -> None:
+        L, seed = self.latent_dim, self.seed
         self.encoder = Sequential(
             [Flatten(name="flatten"),
-             Dense(784, latent_dim, name="code", dtype=dtype, init="xavier", seed=seed)],
+             Dense(784, L, name="code", dtype=dtype, init="xavier", seed=seed)],
             input_shape=IMAGE_SHAPE, loss=None, name="encoder",
         )
         self.decoder = Sequential(
-            [Dense(latent_dim, 784, name="out", dtype=dtype, init="xavier", seed=seed + 1),
+            [Dense(L, 784, name="out", dtype=dtype, init="xavier", seed=seed + 1),
              Reshape(IMAGE_SHAPE, name="reshape")],
-            input_shape=(latent_dim,), loss=None, name="decoder",
+            input_shape=(L,), loss=None, name="decoder",
         )
 
-    def get_config(self) -> dict:
-        return {"latent_dim": self.latent_dim, "reg": self.reg, "seed": self.seed}
+    def _to_images(self, out: np.ndarray) -> np.ndarray:
+        return out  # a linear decoder: its output is the image
 
-    def _decode_batch(self, z: np.ndarray) -> np.ndarray:
-        return self.decoder.forward(z)
-
-    def loss(self, X: np.ndarray, y: np.ndarray | None = None, backward: bool = True):
-        """Reconstruction (N, 1, 28, 28) if ``y`` is None, else ``(loss, grads)``.
-
-        The loss is the mean squared error over all pixels against the target ``y``.
-        """
-        X = self._check_images(X)
-        code = self.encoder.forward(X, train=y is not None)
-        recon = self.decoder.forward(code, train=y is not None)
-        if y is None:
-            return recon
-        loss, drecon = mse_loss(recon, np.asarray(y, dtype=recon.dtype).reshape(recon.shape))
-        if not backward:
-            return float(loss)
-        self.encoder.backward(self.decoder.backward(drecon))
-        grads = self._collect_grads()
-        return loss + self._l2(grads), grads
+    def _reconstruction_loss(self, out: np.ndarray, target: np.ndarray):
+        return mse_loss(out, target)
 
 
-class ConvAutoencoder(_AutoencoderBase):
-    """The course's deep convolutional autoencoder with a 2-D code, BCE loss on [0, 1] pixels."""
+class ConvAutoencoder(_DeterministicAutoencoder):
+    """The course's deep convolutional autoencoder with a 2-D code.
+
+    The loss is binary cross-entropy on [0, 1] pixels (from the decoder's logits), summed over
+    the 784 pixels and averaged over the batch.
+    """
 
     kind = "conv"
 
-    def __init__(self, latent_dim: int = 2, reg: float = 0.0, seed: int = 0,
-                 dtype: Any = np.float32):
-        self.latent_dim = latent_dim
-        self.reg = reg
-        self.seed = seed
+    def _build(self, dtype: Any) -> None:
         self.encoder = Sequential(
-            _conv_trunk(dtype, seed)
-            + [Dense(32, latent_dim, name="code", dtype=dtype, init="xavier", seed=seed + 5)],
+            _conv_trunk(dtype, self.seed)
+            + [Dense(32, self.latent_dim, name="code", dtype=dtype, init="xavier",
+                     seed=self.seed + 5)],
             input_shape=IMAGE_SHAPE, loss=None, name="encoder",
         )
-        self.decoder = _conv_decoder(latent_dim, dtype, seed + 10)
+        self.decoder = _conv_decoder(self.latent_dim, dtype, self.seed + 10)
 
-    def get_config(self) -> dict:
-        return {"latent_dim": self.latent_dim, "reg": self.reg, "seed": self.seed}
-
-    def loss(self, X: np.ndarray, y: np.ndarray | None = None, backward: bool = True):
-        """Reconstruction if ``y`` is None, else ``(loss, grads)``.
-
-        The loss is binary cross-entropy summed over the 784 pixels and averaged over the batch.
-        """
-        X = self._check_images(X)
-        code = self.encoder.forward(X, train=y is not None)
-        logits = self.decoder.forward(code, train=y is not None)
-        if y is None:
-            return sigmoid_forward(logits)[0]
-        target = np.asarray(y, dtype=logits.dtype).reshape(logits.shape)
-        loss, dlogits = bce_with_logits_loss(logits, target, reduction="batchmean")
-        if not backward:
-            return float(loss)
-        self.encoder.backward(self.decoder.backward(dlogits))
-        grads = self._collect_grads()
-        return loss + self._l2(grads), grads
+    def _reconstruction_loss(self, out: np.ndarray, target: np.ndarray):
+        return bce_with_logits_loss(out, target, reduction="batchmean")
 
 
 class VAE(_AutoencoderBase):
@@ -446,7 +454,7 @@ class VAE(_AutoencoderBase):
         stats = self.encoder.forward(X, train=train)
         mu, logvar = stats[:, :L], stats[:, L:]
         if y is None:
-            return sigmoid_forward(self.decoder.forward(mu))[0]
+            return self._to_images(self.decoder.forward(mu))
         if noise is None:
             noise = self.rng.standard_normal(mu.shape).astype(mu.dtype)
         elif noise.shape != mu.shape:
