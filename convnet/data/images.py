@@ -331,3 +331,60 @@ def preprocess_digit(
     out[oy : oy + 20, ox : ox + 20] = box
     lo, hi = (float(x) for x in value_range)
     return (lo + (hi - lo) * out).astype(np.float32)[None, None]
+
+
+def image_to_pixels(
+    image: str | Path | np.ndarray, size: tuple[int, int] | int | None = None, grey: bool = False
+) -> np.ndarray:
+    """Load/convert an image to pixels (1, C, H, W) float32 RGB 0..255.
+
+    Inputs:
+    - image: a path (any format Pillow reads) or an array (H, W), (H, W, 3) uint8/float 0..255.
+    - size: (height, width) or an int for square; resized with Pillow BILINEAR (aspect not
+      kept), as the SqueezeNet regression expects.
+    - grey: convert to one channel.
+    """
+    from PIL import Image
+
+    if isinstance(image, str | Path):
+        # load_image handles EXIF orientation, alpha onto white and size limits.
+        a = load_image(image, size=size, mode="L" if grey else "RGB", resample="bilinear")
+        return np.ascontiguousarray(a.transpose(2, 0, 1)[None])
+    else:
+        a = np.asarray(image)
+        if a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (1, 3)):
+            a = np.clip(a, 0, 255).astype(np.uint8) if a.dtype != np.uint8 else a
+            img = Image.fromarray(a.squeeze(-1) if a.ndim == 3 and a.shape[2] == 1 else a)
+            img = img.convert("L" if grey else "RGB")
+        else:
+            raise ValueError(f"image_to_pixels: array must be (H, W) or (H, W, 3), got {a.shape}")
+    if size is not None:
+        h, w = (size, size) if isinstance(size, int) else size
+        img = img.resize((int(w), int(h)), Image.BILINEAR)
+    a = np.asarray(img, dtype=np.float32)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    return np.ascontiguousarray(a.transpose(2, 0, 1)[None])
+
+
+def pixels_to_uint8(pixels: np.ndarray) -> np.ndarray:
+    """Pixels (1, C, H, W) or (C, H, W) -> image (H, W, C) uint8, rounded and clipped."""
+    p = np.asarray(pixels)
+    if p.ndim == 4:
+        if p.shape[0] != 1:
+            raise ValueError(f"pixels_to_uint8: expected one image, got {p.shape}")
+        p = p[0]
+    if p.ndim != 3:
+        raise ValueError(f"pixels_to_uint8: expected (1, C, H, W) or (C, H, W), got {p.shape}")
+    return np.clip(np.rint(p), 0, 255).astype(np.uint8).transpose(1, 2, 0)
+
+
+def save_png(pixels: np.ndarray, path: str | Path) -> Path:
+    """Write pixels (1, C, H, W) as an 8-bit PNG; returns the path."""
+    from PIL import Image
+
+    a = pixels_to_uint8(pixels)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a).save(path)
+    return path

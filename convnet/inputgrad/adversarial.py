@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from convnet.inputgrad.backend import Backend
+from convnet.backend import Backend
 from convnet.inputgrad.objectives import ClassScore, CrossEntropy
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from convnet.inputgrad.backend import Backend
+from convnet.backend import Backend
 from convnet.inputgrad.objectives import L2, ClassScore, Objective
 from convnet.inputgrad.optimize import optimize_input
 from convnet.inputgrad.transforms import Blur, Jitter

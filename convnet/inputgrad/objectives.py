@@ -17,7 +17,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from convnet.inputgrad.backend import INPUT, OUTPUT, softmax
+from convnet.backend import INPUT, OUTPUT
+from convnet.layers.losses import softmax
 
 Acts = Mapping[str, np.ndarray]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from convnet.inputgrad.backend import Backend
+from convnet.backend import Backend
 from convnet.inputgrad.objectives import Objective
 from convnet.inputgrad.transforms import Clip, Transform, resize_bilinear, tile_bounds
 

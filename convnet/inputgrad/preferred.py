@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from convnet.inputgrad.backend import Backend, InputSpace, NumpyBackend
+from convnet.backend import Backend, InputSpace, NumpyBackend
 from convnet.inputgrad.objectives import ClassScore
 from convnet.inputgrad.optimize import optimize_input
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from convnet.inputgrad.backend import Backend
+from convnet.backend import Backend
 from convnet.inputgrad.objectives import ClassScore
 
 

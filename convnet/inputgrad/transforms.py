@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from convnet.inputgrad.backend import InputSpace
+from convnet.backend import InputSpace
 
 
 class Transform:

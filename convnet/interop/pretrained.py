@@ -161,7 +161,7 @@ def find_weights(
 
 def input_space_for(name: str):
     """The :class:`InputSpace` of a Keras application's ``preprocess_input``."""
-    from convnet.inputgrad.backend import InputSpace
+    from convnet.backend import InputSpace
 
     space = _spec(name).space
     return InputSpace.tf_minus1_1() if space == "tf" else InputSpace.caffe_vgg()

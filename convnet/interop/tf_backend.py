@@ -1,5 +1,5 @@
 """TensorFlow backend for the input-gradient methods: a Keras model behind the
-:class:`convnet.inputgrad.backend.Backend` interface.
+:class:`convnet.backend.Backend` interface.
 
 * ``forward(x, layers)`` runs a multi-output sub-model (``keras.Model(model.inputs,
   [layer.output for each requested layer])``), built once per set of layers and cached;
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from convnet.inputgrad.backend import Backend, InputSpace
+from convnet.backend import Backend, InputSpace
 from convnet.interop._tf import import_keras, import_tf
 
 

@@ -18,7 +18,7 @@ Images are (N, 1, 28, 28) in [0, 1]. Keras' ``padding='same'`` at stride 2 pads 
 asymmetrically (nothing before, one pixel after); convnet pads symmetrically (one pixel on each
 side), which gives the same output size with the grid shifted by one pixel. The two are
 different networks for the same weights, so the Keras twin of these models pads explicitly
-(``ZeroPadding2D`` + ``'valid'``) -- see ``tests/test_autoencoder.py``.
+(``ZeroPadding2D`` + ``'valid'``) -- see ``tests/models/test_autoencoder.py``.
 """
 
 from __future__ import annotations

@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from convnet.backend import InputSpace, NumpyBackend
 from convnet.errors import CheckpointError, DataNotFoundError
-from convnet.inputgrad.backend import InputSpace, NumpyBackend
 from convnet.models.modules import Conv2D, Dropout, Fire, GlobalAvgPool, MaxPool2D, ReLU
 from convnet.models.sequential import Sequential
 

@@ -231,4 +231,4 @@ def test_schedules():
 
 
 # Keras parity (float64, every rule, epsilon placements, KERAS_DEFAULTS) is tested in
-# tests/test_interop_optim.py.
+# tests/interop/test_keras_optim.py.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import need_data
-from test_inputgrad_objectives import ToyModel, num_grad
+from toymodel import ToyModel, num_grad
 
 from convnet.inputgrad import (
     ClassScore,

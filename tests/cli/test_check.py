@@ -16,7 +16,7 @@ import pytest
 from convnet import checks
 from convnet.cli import main
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:
