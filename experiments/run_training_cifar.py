@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from convnet.commands.train import run_training
+from convnet.training import run_training
 
 
 def main(argv: list[str] | None = None) -> int:

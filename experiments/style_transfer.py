@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from convnet.commands.style import plot_losses
 from convnet.inputgrad import style as S
 from convnet.inputgrad.backend import image_to_pixels, save_png
 from convnet.inputgrad.features import grid
+from convnet.viz.curves import plot_losses
 
 STYLES = ("starry_night", "composition_vii")
 

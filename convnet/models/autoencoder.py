@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from convnet._io import atomic_save_npz
 from convnet.errors import CheckpointError
 from convnet.layers import bce_with_logits_loss, gaussian_kl, mse_loss, sigmoid_forward
 from convnet.models.init import as_generator
@@ -45,7 +46,7 @@ from convnet.models.modules import (
     _ChildView,
     register_layer,
 )
-from convnet.models.sequential import Sequential, atomic_savez
+from convnet.models.sequential import Sequential
 
 IMAGE_SHAPE = (1, 28, 28)
 
@@ -257,7 +258,7 @@ class _AutoencoderBase:
         """Write the parameters and the configuration to ``path`` (.npz, atomically)."""
         arrays = {k: np.asarray(v) for k, v in self.params.items()}
         arrays["__config__"] = np.array(json.dumps({"kind": self.kind, **self.get_config()}))
-        return atomic_savez(path, arrays)
+        return atomic_save_npz(path, arrays)
 
     def load_weights(self, path: str | os.PathLike) -> None:
         """Load parameters saved by :meth:`save`; names and shapes must match exactly."""
