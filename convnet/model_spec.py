@@ -29,11 +29,16 @@ SPEC_HELP = "'squeezenet', a .npz model file saved with Sequential.save, or kera
 def model_family(spec: str) -> str:
     """The model's family name: ``"keras:vgg19"`` -> ``"vgg19"``; ``"squeezenet"`` as is.
 
-    A ``.npz`` path gives ``"npz"`` (a user's own model has no family defaults).
+    A ``.npz`` path gives ``"npz"`` (a user's own model has no family defaults). Raises
+    ValueError for a spec outside the grammar, without loading anything.
     """
-    if spec.startswith("keras:"):
-        return spec.split(":", 1)[1]
-    return "npz" if spec.endswith(".npz") else spec
+    if spec == "squeezenet":
+        return spec
+    if spec.startswith("keras:") and spec[len("keras:"):].strip():
+        return spec[len("keras:"):].strip()
+    if Path(spec).suffix == ".npz":
+        return "npz"
+    raise ValueError(f"--model must be {SPEC_HELP}, got {spec!r}")
 
 
 def parse_weights(weights: str | os.PathLike | None) -> str | os.PathLike | None:
@@ -96,26 +101,22 @@ def load_backend(
     Raises ValueError for a spec outside the grammar or options that do not apply to it,
     FileNotFoundError for a missing .npz file.
     """
+    family = model_family(spec)
     space = _input_space(input_space)
     weights = parse_weights(weights)
-    keras = spec.startswith("keras:")
-    if alpha != 1.0 and not keras:
+    if alpha != 1.0 and not spec.startswith("keras:"):
         raise ValueError(f"alpha applies to keras:mobilenet(_v2) models only, not {spec!r}")
-    if spec == "squeezenet":
+    if family == "squeezenet":
         from convnet.models.squeezenet import SqueezeNet
 
         return NumpyBackend(SqueezeNet(weights), space)
-    if keras:
-        from convnet.interop.pretrained import keras_model
+    if family == "npz":
+        if weights != "imagenet":
+            raise ValueError(f"weights do not apply to {spec!r}: a .npz model holds its own")
+        return _npz_backend(Path(spec), space)
+    from convnet.interop.pretrained import keras_model
 
-        backend = keras_model(model_family(spec), include_top=include_top, weights=weights,
-                              alpha=alpha)  # fmt: skip
-        if space is not None:
-            backend.input_space = space
-        return backend
-    path = Path(spec)
-    if path.suffix != ".npz":
-        raise ValueError(f"--model must be {SPEC_HELP}, got {spec!r}")
-    if weights != "imagenet":
-        raise ValueError(f"weights do not apply to {spec!r}: a .npz model holds its own")
-    return _npz_backend(path, space)
+    backend = keras_model(family, include_top=include_top, weights=weights, alpha=alpha)
+    if space is not None:
+        backend.input_space = space
+    return backend

@@ -32,6 +32,12 @@ def image_size(backend: Any) -> tuple[int, int]:
     return (227, 227)
 
 
+def fixed_size(backend: Any) -> tuple[int, int] | None:
+    """(H, W) for a model that takes only one image size (e.g. one with a Dense layer)."""
+    shape = getattr(backend, "input_shape", None)
+    return None if shape is None else (int(shape[1]), int(shape[2]))
+
+
 def is_grey(backend: Any) -> bool:
     return backend.input_space.channels == 1
 

@@ -12,7 +12,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from convnet.commands._common import add_output_args, check_file, is_grey, load_pixels, save
+from convnet.commands._common import (
+    add_output_args,
+    check_file,
+    fixed_size,
+    is_grey,
+    load_pixels,
+    save,
+)
 from convnet.commands._model import add_model_args, load_model
 from convnet.model_spec import model_family
 
@@ -91,7 +98,11 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"no default dream layers for {args.model!r}: pass --layers")
         layers = DREAM_LAYERS[fam]
     backend = load_model(args)
-    pixels = _load_pixels(args.image, args.size, is_grey(backend))
+    fixed = fixed_size(backend)
+    if fixed is not None:  # such a model takes no other size (so only --variant simple works)
+        pixels = load_pixels(args.image, fixed, grey=is_grey(backend))
+    else:
+        pixels = _load_pixels(args.image, args.size, is_grey(backend))
     half = args.octaves // 2
     res = deepdream(
         backend, pixels, layers, variant=args.variant, steps=args.steps,

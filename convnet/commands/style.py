@@ -13,7 +13,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from convnet.commands._common import add_output_args, check_file, is_grey, load_pixels, save
+from convnet.commands._common import (
+    add_output_args,
+    check_file,
+    fixed_size,
+    is_grey,
+    load_pixels,
+    save,
+)
 from convnet.commands._model import add_model_args, load_model
 from convnet.model_spec import model_family
 from convnet.viz.curves import plot_losses
@@ -80,8 +87,9 @@ def run(args: argparse.Namespace) -> int:
     cw = args.content_weight if args.content_weight is not None else d_cw
     backend = load_model(args)
     grey = is_grey(backend)
-    content = load_pixels(args.content, args.size, grey=grey)
-    style = load_pixels(args.style, args.size, grey=grey)
+    size = fixed_size(backend) or args.size  # a fixed-size model takes no other size
+    content = load_pixels(args.content, size, grey=grey)
+    style = load_pixels(args.style, size, grey=grey)
     res = style_transfer(
         backend, content, style, style_layers=style_layers, content_layer=content_layer,
         style_weights=sw, content_weight=cw, tv_weight=args.tv_weight,
