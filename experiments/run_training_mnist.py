@@ -1,4 +1,4 @@
-"""Exercise 17 (a): BasicConvNet on MNIST.
+"""BasicConvNet on MNIST: overfitting a tiny subset, then one epoch on all digits.
 
 1. on only the first 40 training digits for 20 epochs, and for 100 epochs;
 2. on all 50000 training digits for one epoch.

@@ -47,7 +47,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--variant", choices=("simple", "octaves", "tiled"), default="octaves")
     p.add_argument("--steps", type=int, default=50, help="steps per octave (default 50)")
     p.add_argument("--step-size", type=float, default=0.01,
-                   help="step in [-1, 1] units of the pixel range (course 0.01)")  # fmt: skip
+                   help="step in [-1, 1] units of the pixel range (0.01, as the "
+                        "TensorFlow DeepDream tutorial)")  # fmt: skip
     p.add_argument("--octave-scale", type=float, default=1.3, help="octave scale (1.3..1.5)")
     p.add_argument("--octaves", type=int, default=5, help="number of octaves, centred on 1")
     p.add_argument("--tile", type=int, default=512, help="tile size for --variant tiled")

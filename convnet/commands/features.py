@@ -1,7 +1,7 @@
 """``convnet features``: feature visualisation of a neuron, a channel or a whole layer.
 
     convnet features fire4 --channel 10 --size 128 --steps 200 --init random
-    convnet features mixed1 --unit 30,9,9 --model keras:inception_v3      # course 3.1.1
+    convnet features mixed1 --unit 30,9,9 --model keras:inception_v3      # one neuron
     convnet features conv_pw_5_relu --channels 0,1,2,3 --model keras:mobilenet --alpha 0.25
 
 Writes ``features_<layer>_<what>.png`` (a grid for ``--channels``) into ``--out``.
@@ -29,13 +29,13 @@ def register(subparsers: Any) -> None:
     what.add_argument("--unit", default=None, metavar="C,Y,X", help="maximise one neuron")
     what.add_argument("--channels", default=None, metavar="C1,C2,...",
                       help="several channels, rendered together into one grid")  # fmt: skip
-    p.add_argument("--steps", type=int, default=2000, help="Adam steps (course: 2000)")
-    p.add_argument("--size", type=int, default=200, help="image side in pixels (course: 200)")
-    p.add_argument("--shift", type=int, default=4, help="max random shift per step (course: 4)")
+    p.add_argument("--steps", type=int, default=2000, help="Adam steps (2000)")
+    p.add_argument("--size", type=int, default=200, help="image side in pixels (200)")
+    p.add_argument("--shift", type=int, default=4, help="max random shift per step (4)")
     p.add_argument("--lr", type=float, default=None,
                    help="Adam learning rate (default 1e-3 pixel, 0.05 fourier)")  # fmt: skip
     p.add_argument("--init", default="0.0",
-                   help="start: a constant offset in [-1, 1] (course 0) or 'random'")  # fmt: skip
+                   help="start: a constant offset in [-1, 1] (default 0) or 'random'")  # fmt: skip
     p.add_argument("--param", choices=("pixel", "fourier"), default="pixel",
                    help="image parameterisation (fourier: decorrelated, Lucid)")  # fmt: skip
     p.add_argument("--diversity", type=float, default=0.0,

@@ -1,7 +1,7 @@
 """``convnet style``: neural style transfer (Gatys et al.) of a content photo in a style.
 
     convnet style images/tubingen.jpg images/starry_night.jpg --size 192 --steps 200
-    convnet style photo.jpg painting.jpg --model keras:vgg19          # the course's setting
+    convnet style photo.jpg painting.jpg --model keras:vgg19          # Gatys et al.'s network
     convnet style photo.jpg painting.jpg --optimizer lbfgs --init noise
 
 Writes ``content.png``, ``style.png``, ``styled.png`` and ``losses.png`` (style, content and TV
@@ -44,7 +44,8 @@ def register(subparsers: Any) -> None:
                    help="default per model (squeezenet 1e3, mobilenet 1e4, vgg 1e2)")  # fmt: skip
     p.add_argument("--tv-weight", type=float, default=0.0, help="total variation weight")
     p.add_argument("--optimizer", choices=("adam", "lbfgs"), default="adam")
-    p.add_argument("--lr", type=float, default=0.02, help="Adam learning rate (course 0.02)")
+    p.add_argument("--lr", type=float, default=0.02,
+                   help="Adam learning rate (0.02, as the TensorFlow style-transfer tutorial)")
     p.add_argument("--init", choices=("content", "noise"), default="content")
     add_model_args(p, classifier=False)
     add_output_args(p)

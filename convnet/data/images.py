@@ -26,7 +26,7 @@ __all__ = [
     "preprocess_digit",
 ]
 
-# 64 megapixels: far above any photo the course uses (the largest is 10 MP) yet small
+# 64 megapixels: far above any photo in the examples (the largest is 10 MP) yet small
 # enough that a hostile or mistaken file cannot take gigabytes once decoded to float32.
 MAX_PIXELS = 64_000_000
 
@@ -249,7 +249,7 @@ def preprocess_digit(
     Inputs:
     - path: image file, or an array (H, W) / (H, W, C) with values in [0, 255].
     - invert: True/False to force, None to decide automatically.
-    - value_range: (lo, hi) of the output (the course's MnistConvNet wants (-1, 1)).
+    - value_range: (lo, hi) of the output (``MnistConvNet`` wants (-1, 1)).
     - max_pixels: as in :func:`load_image`.
 
     Returns: float32 array (1, 1, 28, 28): background ``lo``, strokes up to ``hi``.

@@ -86,7 +86,7 @@ def code_dims_scatter(
     dims: tuple[int, int] = (0, 1),
     title: str | None = None,
 ) -> Path:
-    """Scatter dimensions ``dims`` of codes (N, D) coloured by digit (the course's 100-d plot)."""
+    """Scatter dimensions ``dims`` of codes (N, D) coloured by digit (e.g. two of a 100-d code)."""
     codes = np.asarray(codes)
     labels = np.asarray(labels)
     if codes.ndim != 2 or len(codes) != len(labels):
