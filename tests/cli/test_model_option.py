@@ -166,3 +166,27 @@ def test_model_family_and_library_loader(files):
     from convnet.inputgrad.backend import load_backend as old
 
     assert old is load_backend
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("command", ["saliency", "features"])
+def test_keras_model_with_alpha_and_weights(files, command, capsys, tmp_path):
+    """keras:NAME with --alpha and --weights none (random, no download) in both kinds of
+    command: saliency loads the classifier (224x224), features loads no top (any size)."""
+    pytest.importorskip("tensorflow")
+    _, _, img = files
+    args = {
+        "saliency": ["saliency", img],
+        "features": ["features", "conv_pw_1_relu", "--channel", "0", "--size", "32",
+                     "--steps", "1", "--init", "random", "--no-progress"],
+    }[command]  # fmt: skip
+    rc = main([*args, "--model", "keras:mobilenet", "--alpha", "0.25", "--weights", "none",
+               "--out", str(tmp_path)])  # fmt: skip
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    if command == "saliency":
+        assert np.asarray(Image.open(tmp_path / "saliency.png")).shape == (224, 224)
+    else:
+        assert np.asarray(Image.open(tmp_path / "features_conv_pw_1_relu_channel_0.png")).shape[
+            :2
+        ] == (32, 32)
