@@ -1,6 +1,6 @@
 """Training throughput (images/s) of a small convnet: convnet vs Keras vs tf.function vs PyTorch.
 
-Network (issue 8), float32, input 28x28x1, 10 classes:
+Network, float32, input 28x28x1, 10 classes:
 conv 32 3x3 pad 1 -> relu -> max-pool 2x2 -> dense 100 -> relu -> dense 10 -> softmax
 cross-entropy, Adam (lr 1e-3). Batch 100 and batch 10, synthetic data (speed does not
 depend on the pixel values).

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from convnet._io import atomic_write_text
 from convnet.errors import ConvnetError
 
 
@@ -123,5 +124,5 @@ def run(args: argparse.Namespace) -> int:
             "results": [r.to_json() for r in results],
         }
         path = Path(args.json_out)
-        path.write_text(json.dumps(doc, indent=2) + "\n")
+        atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
     return 1 if failed else 0
