@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from convnet._io import atomic_write_text
+from convnet.commands._common import check_out_file
 from convnet.errors import ConvnetError
 
 
@@ -94,6 +95,8 @@ def _print_table(results: list, verbose: bool, out: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from convnet import checks
 
+    if args.json_out:
+        check_out_file(Path(args.json_out), "--json", "results.json")
     impl = None
     label = "convnet.layers"
     if args.impl:

@@ -16,9 +16,23 @@ from typing import Any
 
 import numpy as np
 
-from convnet.commands._common import add_output_args, class_names, format_top, load_input, save
+from convnet.commands._common import (
+    Watch,
+    add_output_args,
+    check_out_dir,
+    class_names,
+    finite_float,
+    format_top,
+    int_range,
+    load_input,
+    nonneg_int,
+    save,
+)
 from convnet.commands._model import add_model_args, load_model
 from convnet.data.images import image_to_pixels
+
+#: A perturbation in pixel levels: more than 0, at most the whole 0..255 range.
+LEVELS = finite_float(min=0, min_open=True, max=255)
 
 
 def register(subparsers: Any) -> None:
@@ -29,15 +43,18 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("image", help="image file")
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--target", type=int, default=None, help="class to make the model predict")
-    g.add_argument("--eps", type=float, default=None, help="FGSM L-inf size in pixel levels")
-    p.add_argument("--label", type=int, default=None,
+    g.add_argument("--target", type=nonneg_int, default=None,
+                   help="class to make the model predict")  # fmt: skip
+    g.add_argument("--eps", type=LEVELS, default=None,
+                   help="FGSM L-inf size in pixel levels (0 < eps <= 255)")  # fmt: skip
+    p.add_argument("--label", type=nonneg_int, default=None,
                    help="class to move away from with --eps (default: the prediction)")  # fmt: skip
-    p.add_argument("--iterations", type=int, default=0,
+    p.add_argument("--iterations", type=int_range(0, 100000), default=0,
                    help="with --eps: iterative FGSM steps (0 = one-step FGSM)")  # fmt: skip
-    p.add_argument("--step", type=float, default=1.0,
+    p.add_argument("--step", type=LEVELS, default=1.0,
                    help="iterative FGSM step in pixel levels (1)")  # fmt: skip
-    p.add_argument("--max-steps", type=int, default=100, help="fooling image: step limit")
+    p.add_argument("--max-steps", type=int_range(1, 100000), default=100,
+                   help="fooling image: step limit")  # fmt: skip
     add_model_args(p, classifier=True)
     add_output_args(p, seed=False, progress=False)
     p.set_defaults(func=run)
@@ -46,6 +63,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from convnet.inputgrad.adversarial import fgsm, fooling_image, iterative_fgsm
 
+    check_out_dir(args.out)
     backend = load_model(args)
     space = backend.input_space
     x = load_input(backend, args.image)
@@ -61,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
                                  iterations=args.iterations)  # fmt: skip
         else:
             res = fgsm(backend, x, lab, args.eps)
+    Watch(space.to_pixels, "lower --eps or --step").check(res.x_adv, "the end")
     print(res.summary(names))
-    args.out.mkdir(parents=True, exist_ok=True)
     clean = space.to_pixels(x)
     adv = space.to_pixels(res.x_adv)
     save(clean, args.out / "input.png")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -527,11 +528,48 @@ class Sequential:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"model file not found: {path}")
+        if path.is_dir():
+            raise CheckpointError(f"{path} is a folder, not a .npz model file")
         try:
             with np.load(path, allow_pickle=False) as z:
                 return {k: z[k] for k in z.files}
-        except (ValueError, OSError) as exc:
-            raise CheckpointError(f"{path}: not a readable .npz model file ({exc})") from exc
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+            # empty (EOFError), truncated (BadZipFile), not an .npz (ValueError), a pickle
+            what = "empty" if path.stat().st_size == 0 else "not a readable .npz model file"
+            why = ("it holds pickled Python objects, which are never loaded" if "pickle" in str(exc)
+                   else f"{type(exc).__name__}: {exc}")  # fmt: skip
+            raise CheckpointError(f"{path}: {what} ({why}); save the model again") from exc
+
+    @staticmethod
+    def _config_of(path: str | os.PathLike, data: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        """The architecture stored in ``data['__config__']``, checked enough to build."""
+        try:
+            config = json.loads(str(data["__config__"]))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            msg = f"{path}: the __config__ entry is not valid JSON ({exc})"
+            raise CheckpointError(msg) from exc
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            raise CheckpointError(f"{path}: __config__ has no 'layers' list")
+        return config
+
+    @staticmethod
+    def _build(path: str | os.PathLike, config: Mapping[str, Any]) -> Sequential:
+        """``from_config`` with a message naming the file and the layer that cannot be built."""
+        try:
+            return Sequential.from_config(config)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            culprit = "the model"
+            for i, cfg in enumerate(config["layers"]):  # only on failure: find the layer
+                try:
+                    layer_from_config(dict(cfg))
+                except Exception:  # noqa: BLE001 - any failure names this layer
+                    cfg = cfg if isinstance(cfg, dict) else {}
+                    culprit = f"layer {cfg.get('name', f'#{i}')!r} ({cfg.get('class', '?')})"
+                    break
+            raise CheckpointError(
+                f"{path}: {culprit} cannot be built from its config ({exc}); the file is "
+                "damaged or was written by another version: save the model again"
+            ) from exc
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Sequential:
@@ -539,6 +577,10 @@ class Sequential:
 
         Returns a ``Sequential`` (named models are saved as their layers, so they come back
         as a plain ``Sequential`` with the same layers and names).
+
+        Raises FileNotFoundError (no file) or CheckpointError naming the file: empty,
+        truncated or not an .npz; no or invalid ``__config__``; a layer config that does not
+        build (e.g. a missing field); weights that do not match.
         """
         data = cls._read_npz(path)
         if "__config__" not in data:
@@ -546,8 +588,7 @@ class Sequential:
                 f"{path}: no __config__ architecture in this file; build the model in code and "
                 "use model.load_weights(path)"
             )
-        config = json.loads(str(data["__config__"]))
-        model = Sequential.from_config(config)
+        model = cls._build(path, cls._config_of(path, data))
         model.load_state_dict(data, source=str(path))
         return model
 
