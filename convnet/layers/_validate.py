@@ -116,7 +116,9 @@ def check_affine_inputs(
     fn: str, x: Any, w: Any, b: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Validate x (N, d1, ..., dk), w (D, M) with D = d1*...*dk, b (M,); return them as arrays."""
-    x, w, b = (check_float(fn, name, a) for name, a in (("x", x), ("w", w), ("b", b)))
+    x = check_float(fn, "x", x)
+    w = check_float(fn, "w", w)
+    b = check_float(fn, "b", b)
     check_ndim(fn, "w", w, 2, "(D, M)")
     D, M = w.shape
     if x.ndim < 2 or math.prod(x.shape[1:]) != D:
@@ -177,13 +179,15 @@ def _check_conv_arrays(fn: str, x: np.ndarray, w: np.ndarray, x_layout: str, x_c
 
 
 def _conv_output(
-    fn: str, x_shape: tuple, HH: int, WW: int, stride: int, pad: int, dilation: int, detail: str
+    fn: str, x_shape: tuple, HH: int, WW: int, stride: int, pad: int, dilation: int,
+    w_shape: tuple | None = None,
 ) -> tuple[int, int]:
     """``(H', W')`` of a convolution of an input of ``x_shape`` (N, C, H, W), or raise."""
     H, W = x_shape[2], x_shape[3]
     H_out = out_size(H, HH, stride, pad, dilation)
     W_out = out_size(W, WW, stride, pad, dilation)
     if H_out < 1 or W_out < 1:
+        detail = f" (x {x_shape}, w {w_shape}, pad {pad})" if w_shape else ""
         raise LayerInputError(
             f"{fn}: output size would be {H_out}x{W_out}: the (dilated) kernel "
             f"{dilation * (HH - 1) + 1}x{dilation * (WW - 1) + 1} does not fit the padded input "
@@ -206,8 +210,7 @@ def conv_geometry(
     if b is not None:
         check_shape(fn, "b", b, (F,), "(F,)")
     N, C, H, W = x.shape
-    H_out, W_out = _conv_output(fn, x.shape, HH, WW, stride, pad, dilation,
-                                f" (x {x.shape}, w {w.shape}, pad {pad})")
+    H_out, W_out = _conv_output(fn, x.shape, HH, WW, stride, pad, dilation, w.shape)
     return ConvGeometry(N, C, H, W, F, HH, WW, stride, pad, dilation, H_out, W_out)
 
 
@@ -221,7 +224,7 @@ def im2col_output(
             raise LayerInputError(f"{fn}: {name} must be an int >= {lo}, got {v!r}")
     if len(x_shape) != 4:
         raise LayerInputError(f"{fn}: x must be 4-D (N, C, H, W), got shape {tuple(x_shape)}")
-    return _conv_output(fn, x_shape, HH, WW, stride, pad, dilation, "")
+    return _conv_output(fn, x_shape, HH, WW, stride, pad, dilation)
 
 
 def check_conv_inputs(
@@ -229,7 +232,9 @@ def check_conv_inputs(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, ConvGeometry]:
     """Validate dtypes and shapes; return ``x, w, b`` in their common float dtype and the
     geometry. The common dtype is ``np.result_type(x, w, b)``: float32 stays float32."""
-    x, w, b = (check_float(fn, name, a) for name, a in (("x", x), ("w", w), ("b", b)))
+    x = check_float(fn, "x", x)
+    w = check_float(fn, "w", w)
+    b = check_float(fn, "b", b)
     geom = conv_geometry(fn, x, w, b, conv_param)
     dtype = np.result_type(x.dtype, w.dtype, b.dtype)
     x, w, b = (a.astype(dtype, copy=False) for a in (x, w, b))
