@@ -42,6 +42,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from convnet.errors import ConvnetError
 from convnet.gradcheck import check_layer, eval_numerical_gradient, rel_error
+from convnet.layers._geometry import out_size
 
 FWD_TOL = 1e-8  # float64 forward against the reference: only summation order differs
 BWD_TOL = 1e-7  # float64 analytic vs centred-difference gradients (h = 1e-5)
@@ -144,18 +145,11 @@ def ref_conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int,
     return full[:, :, pad:pad + Ho, pad:pad + Wo] + b[None, :, None, None]
 
 
-def _pool_size(size: int, k: int, s: int, p: int, ceil_mode: bool) -> int:
-    span = size + 2 * p - k
-    out = (-(-span // s) if ceil_mode else span // s) + 1
-    if ceil_mode and (out - 1) * s >= size + p:
-        out -= 1  # the last window would start in the trailing padding
-    return out
-
-
 def _pool_windows(x: np.ndarray, ph: int, pw: int, s: int, p: int, ceil_mode: bool,
                   fill: float) -> tuple[np.ndarray, int, int]:
     N, C, H, W = x.shape
-    Ho, Wo = _pool_size(H, ph, s, p, ceil_mode), _pool_size(W, pw, s, p, ceil_mode)
+    Ho = out_size(H, ph, s, p, ceil_mode=ceil_mode)
+    Wo = out_size(W, pw, s, p, ceil_mode=ceil_mode)
     extra_h = max(0, (Ho - 1) * s + ph - (H + 2 * p))
     extra_w = max(0, (Wo - 1) * s + pw - (W + 2 * p))
     xp = np.pad(x, ((0, 0), (0, 0), (p, p + extra_h), (p, p + extra_w)), constant_values=fill)
@@ -192,7 +186,7 @@ def ref_avg_pool(x: np.ndarray, ph: int, pw: int, s: int, p: int = 0) -> np.ndar
     """Reference average pooling with zero padding counted, as explicit loops."""
     N, C, H, W = x.shape
     xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-    Ho, Wo = (H + 2 * p - ph) // s + 1, (W + 2 * p - pw) // s + 1
+    Ho, Wo = out_size(H, ph, s, p), out_size(W, pw, s, p)
     out = np.empty((N, C, Ho, Wo))
     for i in range(Ho):
         for j in range(Wo):
