@@ -375,7 +375,7 @@ def style_transfer(
 
     def on_step(step: int, x: np.ndarray, total: float) -> None:
         if callback is not None and optimizer == "adam":
-            callback(step, u.to_pixels(), {**monitor.last(), "total": total})
+            callback(step, u.to_pixels(), {"tv": 0.0, **monitor.last(), "total": total})
 
     config = {"learning_rate": learning_rate, "beta1": beta1, "epsilon": epsilon,
               "epsilon_placement": "hat"}  # fmt: skip
