@@ -205,6 +205,7 @@ class ChildRun:
     stdout: bytes
     stderr: bytes
     output_bytes: int  # everything printed, including what was discarded
+    truncated: bool = False  # stdout or stderr went past the cap
 
 
 class _CappedReader(threading.Thread):
@@ -319,7 +320,8 @@ def run_sandboxed(cmd: Sequence[str], limits: Limits, cwd: str,
         if not r.is_alive():
             stream.close()
     return ChildRun(proc.returncode, timed_out, wall, bytes(readers[0].kept),
-                    bytes(readers[1].kept), readers[0].total + readers[1].total)
+                    bytes(readers[1].kept), readers[0].total + readers[1].total,
+                    any(r.total > r.cap for r in readers))
 
 
 # ----------------------------------------------------------------------------- verdicts
@@ -388,8 +390,7 @@ def judge(run: ChildRun, doc: dict[str, Any] | None, limits: Limits) -> tuple[st
             if isinstance(r, dict) and "MemoryError" in str(r.get("note", "")):
                 return MEMORY, (f"{r.get('layer')}: {r.get('check')}: {r.get('note')} "
                                 f"(limit {limits.memory_mb} MB)")
-        if run.output_bytes > 2 * limits.output_bytes or \
-                max(len(run.stdout), len(run.stderr)) >= limits.output_bytes:
+        if run.truncated:
             return OUTPUT_TOO_LARGE, (
                 f"printed {_size(run.output_bytes)} (kept {_size(limits.output_bytes)} of "
                 "each of stdout and stderr, discarded the rest); the checks still ran and "

@@ -195,12 +195,13 @@ def run(args: argparse.Namespace) -> int:
 
     checks.run_checks(impl, only=args.only, extended=args.extended, functions=functions,
                       progress=finished, starting=starting if args.partial else None)
-    _print_table(results, args.verbose, sys.stdout)
     counts = {s: sum(r.status == s for r in results) for s in checks.STATUSES}
     failed = counts[checks.FAIL] > 0
+    # The JSON first: the module under test may have broken stdout.
+    out.update(final=True, complete=True, running=None, passed=not failed, counts=counts,
+               results=[r.to_json() for r in results])
+    _print_table(results, args.verbose, sys.stdout)
     print(f"\n{label}: {counts[checks.PASS]} passed, {counts[checks.FAIL]} failed, "
           f"{counts[checks.NOT_IMPLEMENTED]} not implemented, "
           f"{counts[checks.MISSING]} missing", file=sys.stdout)
-    out.update(final=True, complete=True, running=None, passed=not failed, counts=counts,
-               results=[r.to_json() for r in results])
     return 1 if failed else 0
