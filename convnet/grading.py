@@ -38,7 +38,6 @@ import json
 import math
 import os
 import re
-import resource
 import shutil
 import signal
 import subprocess
@@ -261,6 +260,8 @@ def _limiter(limits: Limits) -> Callable[[], None]:
     ``setrlimit`` with prepared integers (no imports, no locks), which is what keeps a
     ``preexec_fn`` safe while the grader's other threads are running.
     """
+    import resource  # POSIX only: grading needs it, the rest of convnet does not
+
     setrlimit = resource.setrlimit
 
     def capped(kind: int, want: int) -> tuple[int, int, int]:
@@ -387,9 +388,13 @@ def judge(run: ChildRun, doc: dict[str, Any] | None, limits: Limits) -> tuple[st
         return GRADER_ERROR, f"{kind}: {err.get('message', '')}"
     if doc is not None and doc.get("complete") is True:
         for r in doc.get("results") or []:
-            if isinstance(r, dict) and "MemoryError" in str(r.get("note", "")):
-                return MEMORY, (f"{r.get('layer')}: {r.get('check')}: {r.get('note')} "
+            note = str(r.get("note", "")) if isinstance(r, dict) else ""
+            if "MemoryError" in note:
+                return MEMORY, (f"{r.get('layer')}: {r.get('check')}: {note} "
                                 f"(limit {limits.memory_mb} MB)")
+            if "File too large" in note:  # EFBIG: Python ignores SIGXFSZ, the write fails
+                return OUTPUT_TOO_LARGE, (f"wrote a file over the {limits.file_mb} MB limit "
+                                          f"in {r.get('layer')}: {r.get('check')}: {note}")
         if run.truncated:
             return OUTPUT_TOO_LARGE, (
                 f"printed {_size(run.output_bytes)} (kept {_size(limits.output_bytes)} of "
@@ -461,6 +466,9 @@ def function_status(rows: list[dict[str, Any]], functions: Iterable[str]
     from convnet.checks import FAIL, MISSING, NOT_IMPLEMENTED, PASS
 
     status, problems = {}, {}
+    # Functions shown wrong by themselves: a failing check of theirs alone, or naming them.
+    wrong = {g for r in rows if r["status"] == FAIL for g in r["functions"]
+             if r["functions"] == [g] or _names(g, r["note"])}
     for f in functions:
         mine = [r for r in rows if f in r["functions"]]
         failed = [r for r in mine if r["status"] == FAIL]
@@ -470,8 +478,14 @@ def function_status(rows: list[dict[str, Any]], functions: Iterable[str]
             status[f] = "not implemented"
         elif failed:
             status[f] = "failed"
-            first = next((r for r in failed if _names(f, r["note"])), failed[0])
-            problems[f] = f"{first['name']}: {first['note'] or 'error above tolerance'}"
+            first = next((r for r in failed if _names(f, r["note"])), None)
+            culprits = [g for g in failed[0]["functions"] if g != f and g in wrong]
+            if first is None and f not in wrong and culprits:
+                problems[f] = (f"{failed[0]['name']}: fails together with {culprits[0]}, "
+                               "which is wrong by itself")
+            else:
+                first = first or failed[0]
+                problems[f] = f"{first['name']}: {first['note'] or 'error above tolerance'}"
         elif mine and all(r["status"] == PASS for r in mine):
             status[f] = "passed"
         else:
@@ -485,7 +499,7 @@ def _summary(rows: list[dict[str, Any]], status: dict[str, str],
     passed = sum(r["status"] == "PASS" for r in rows)
     parts = [f"{passed} of {len(rows)} checks passed"]
     for f, st in status.items():
-        if st != "passed":
+        if st not in ("passed", "not run"):
             parts.append(f"{f} {st}" + (f" ({problems[f]})" if f in problems else ""))
     text = "; ".join(parts)
     return text if len(text) <= 1500 else text[:1497] + "..."
@@ -528,7 +542,8 @@ def grade_submission(path: str | os.PathLike, exercise: str | None = None,
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
     status, problems = function_status(rows, functions)
-    if verdict in (OK, OUTPUT_TOO_LARGE, MEMORY, TIMEOUT):
+    if verdict in (OK, OUTPUT_TOO_LARGE, MEMORY, TIMEOUT) and \
+            any(r["status"] != NOT_RUN for r in rows):
         summary = _summary(rows, status, problems)
         message = f"{message}; {summary}" if message else summary
     report.update(

@@ -171,7 +171,7 @@ def _load(args: argparse.Namespace, out: _JsonDoc) -> tuple[Any, Any]:
 def run(args: argparse.Namespace) -> int:
     from convnet import checks
 
-    label = str(args.impl) if args.impl else "convnet"
+    label = str(args.impl) if args.impl else "convnet.layers"
     out = _JsonDoc(args.json_out, args.partial, label)
     impl, exercise = _load(args, out)
     functions = exercise.functions if exercise is not None else None

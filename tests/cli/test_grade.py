@@ -160,6 +160,8 @@ def test_function_level_verdicts_name_function_and_problem(batch):
     nan = reports["nan_outputs"]
     assert nan["functions"]["relu_forward"] == "failed"
     assert "NaN" in nan["problems"]["relu_forward"]
+    assert nan["problems"]["relu_backward"] == ("relu: backward vs numerical: fails together "
+                                                "with relu_forward, which is wrong by itself")
     dtype = reports["wrong_dtype"]
     assert "float32 input gave float64 output" in dtype["problems"]["relu_forward"]
     assert _row(dtype, "relu: forward vs reference")["status"] == "PASS"
@@ -183,12 +185,30 @@ def test_sandbox_environment_and_scratch_folder(batch):
     assert {k for k in seen["env"] if not k.startswith("CONVNET_")} <= allowed
     assert seen["home"] == seen["cwd"] and "convnet-grade-" in seen["cwd"]
     assert not os.path.exists(seen["cwd"])  # the scratch folder is gone
+    # The process it started was killed with its process group (at most a zombie is left
+    # until its new parent reaps it).
+    status = Path(f"/proc/{seen['left_behind']}/status")
+    if status.exists():
+        state = next((ln for ln in status.read_text().splitlines()
+                      if ln.startswith("State:")), "State: Z")
+        assert "Z" in state.split()[1], state
+
+
+def test_import_time_allocation_and_huge_file(batch):
+    reports, *_ = batch
+    mem = reports["allocates_at_import"]
+    assert mem["verdict"] == "memory" and "while importing" in mem["message"]
+    assert "Unable to allocate" in mem["message"] and mem["score"] == 0
+    big = reports["writes_huge_file"]
+    assert big["verdict"] == "output-too-large"
+    assert "over the 64 MB limit" in big["message"] and "relu_forward" in big["message"]
 
 
 def test_reports_gradescope_csv_atomic(batch):
     reports, out, wall, doc = batch
     assert doc["settings"]["memory_mb"] == 512 and doc["settings"]["weights"]["relu"] == 2
     assert doc["summary"]["verdicts"]["import-error"] == 3
+    assert doc["summary"]["verdicts"]["memory"] == 2
     # Several submissions: one Gradescope results file per submission, in a folder.
     files = sorted(p.name for p in (out / "gs").iterdir())
     assert len(files) == len(reports) and "solutions__fc_layers.json" in files
