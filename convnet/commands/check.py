@@ -124,7 +124,7 @@ class _JsonDoc:
     def update(self, final: bool = False, **fields: Any) -> None:
         self.doc.update(fields)
         if self.path and (final or self.partial):
-            from convnet.grading import write_text_atomic
+            from convnet.grading.atomic import write_text_atomic
 
             write_text_atomic(self.path, json.dumps(self.doc, indent=1) + "\n")
 

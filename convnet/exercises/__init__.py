@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 
 from convnet.errors import ConvnetError
-from convnet.grading import write_text_atomic
+from convnet.grading.atomic import write_text_atomic
 
 MARKER = "__convnet_exercise__"
 

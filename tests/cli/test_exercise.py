@@ -20,7 +20,7 @@ import convnet.optim as O
 from convnet import checks
 from convnet.cli import main
 from convnet.exercises import EXERCISES, MARKER, exercise_of_file
-from convnet.grading import _rows, function_status
+from convnet.grading import function_status, score_rows
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 REPO = Path(__file__).parents[2]
@@ -126,7 +126,7 @@ def test_untouched_template_scores_zero_all_not_implemented(name, capsys, tmp_pa
         [(c.layer, c.name) for c in ex.checks()]
     assert doc["counts"] == {"PASS": 0, "FAIL": 0, "NOT_IMPLEMENTED": len(ex.checks()),
                              "MISSING": 0}
-    status, problems = function_status(_rows(ex.checks(), doc, _weights(), ""), ex.functions)
+    status, problems = function_status(score_rows(ex.checks(), doc, _weights(), ""), ex.functions)
     assert status == dict.fromkeys(ex.functions, "not implemented") and problems == {}
     assert "NOT_IMPLEMENTED" in out and "0 passed" in out
 
