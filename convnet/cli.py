@@ -16,6 +16,8 @@ from convnet.errors import ConvnetError
 # Order is the order of `convnet --help`.
 COMMANDS = (
     "check",
+    "exercise",
+    "grade",
     "train",
     "compare",
     "saliency",
