@@ -23,7 +23,6 @@ import math
 import sys
 from typing import Any
 
-from convnet._io import atomic_write_text
 from convnet.errors import ConvnetError
 
 
@@ -125,7 +124,7 @@ class _JsonDoc:
     def update(self, final: bool = False, **fields: Any) -> None:
         self.doc.update(fields)
         if self.path and (final or self.partial):
-            from convnet.grading.atomic import write_text_atomic
+            from convnet._io import atomic_write_text as write_text_atomic
 
             write_text_atomic(self.path, json.dumps(self.doc, indent=1) + "\n")
 

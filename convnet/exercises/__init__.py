@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from convnet._io import atomic_write_text as write_text_atomic
 from convnet.errors import ConvnetError
-from convnet.grading.atomic import write_text_atomic
 
 MARKER = "__convnet_exercise__"
 

@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from convnet.grading.atomic import write_text_atomic
+from convnet._io import atomic_write_text as write_text_atomic
 from convnet.grading.reports import (
     CSV_COLUMNS,
     csv_summary,

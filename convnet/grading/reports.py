@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from convnet.grading.atomic import write_text_atomic
+from convnet._io import atomic_write_text as write_text_atomic
 from convnet.grading.verdicts import NOT_RUN
 
 
