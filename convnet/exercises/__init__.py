@@ -8,7 +8,8 @@ the exercise's functions: the checks that call only those functions (see
 
 The templates are written in our own words after convnet's layer contract; their
 signatures are those of convnet's reference functions (``convnet.layers``,
-``convnet.optim``), less the options beyond the course (dilation, Caffe ceil mode).
+``convnet.optim``), less the options a first implementation does not need (dilation,
+Caffe ceil mode).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from convnet.grading import function_status, score_rows
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 REPO = Path(__file__).parents[2]
 TEMPLATES = REPO / "convnet" / "exercises" / "templates"
-# Options of convnet's functions that go beyond the course exercises.
+# Options of convnet's functions that go beyond what the exercises ask for.
 EXTRA_OPTIONS = {"dilation"}
 
 
