@@ -2,6 +2,9 @@
 ``convnet.cs231n``: published conv/pool outputs, gradient checks, fast versus naive layers,
 the sandwich layers, ThreeLayerConvNet, spatial batch norm and group norm."""
 
+# The kit's exercises seed and draw from NumPy's global random state; so do these tests.
+# ruff: noqa: NPY002
+
 from __future__ import annotations
 
 import numpy as np

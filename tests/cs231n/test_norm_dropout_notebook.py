@@ -2,6 +2,9 @@
 ``convnet.cs231n``: train/test-time statistics, gradient checks, the two batch-norm
 backward passes, layer norm, keep-probability dropout with fixed seeds."""
 
+# The kit's exercises seed and draw from NumPy's global random state; so do these tests.
+# ruff: noqa: NPY002
+
 from __future__ import annotations
 
 import numpy as np
