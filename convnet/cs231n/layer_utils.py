@@ -1,7 +1,9 @@
 """The kit's ``layer_utils``: common layer "sandwiches" as single forward/backward pairs.
 
 Each forward returns ``(out, cache)`` with cache the tuple of its parts' caches; each
-backward returns the gradients of every input in order.
+backward returns the gradients of every input in order. As in the kit, ``from
+convnet.cs231n.layer_utils import *`` also brings every function of ``layers`` and
+``fast_layers``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from convnet.cs231n import fast_layers as _fast_layers
+from convnet.cs231n import layers as _layers
 from convnet.cs231n.fast_layers import (
     conv_backward_fast,
     conv_forward_fast,
@@ -43,6 +47,18 @@ __all__ = [
     "conv_relu_pool_forward",
     "conv_relu_pool_backward",
 ]
+#: the sandwiches above; ``__all__`` adds the layer functions the kit's module re-exported
+SANDWICHES = tuple(__all__)
+__all__ += [n for n in _layers.__all__ + _fast_layers.__all__ if n not in __all__]
+
+
+def __getattr__(name: str):
+    # The layer functions are served from their modules (PEP 562) rather than imported one
+    # by one here; the star import above reads them through this hook.
+    for module in (_layers, _fast_layers):
+        if name in module.__all__:
+            return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 Grads3 = tuple[np.ndarray, np.ndarray, np.ndarray]
 Grads5 = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]

@@ -108,7 +108,7 @@ def test_max_pool_backward_naive_gradients():
 
 @pytest.fixture(scope="module")
 def naive_conv_problem():
-    """The notebook's fast-versus-naive problem with 4 images instead of 100 (the naive
+    """The kit's fast-versus-naive problem with 4 images instead of 100 (the naive
     loops are slow); the naive results are computed once."""
     np.random.seed(231)
     x = np.random.randn(4, 3, 31, 31)
@@ -264,7 +264,7 @@ def test_spatial_batchnorm_forward_statistics():
     out, _ = spatial_batchnorm_forward(x, np.ones(C), np.zeros(C), {"mode": "train"})
     assert np.allclose(out.mean(axis=(0, 2, 3)), 0, atol=1e-7)
     assert np.allclose(out.std(axis=(0, 2, 3)), 1, atol=1e-4)
-    # the notebook passes integer gamma and beta
+    # the kit's ConvolutionalNetworks exercise passes integer gamma and beta
     gamma, beta = np.asarray([3, 4, 5]), np.asarray([6, 7, 8])
     out, _ = spatial_batchnorm_forward(x, gamma, beta, {"mode": "train"})
     assert np.allclose(out.mean(axis=(0, 2, 3)), beta, atol=1e-6)

@@ -330,18 +330,31 @@ def test_cifar_notebook_code():
     assert r["train_acc"] == 1.0
 
 
+LAYERS = {
+    "affine_forward", "affine_backward", "relu_forward", "relu_backward", "batchnorm_forward",
+    "batchnorm_backward", "batchnorm_backward_alt", "layernorm_forward", "layernorm_backward",
+    "dropout_forward", "dropout_backward", "conv_forward_naive", "conv_backward_naive",
+    "max_pool_forward_naive", "max_pool_backward_naive", "spatial_batchnorm_forward",
+    "spatial_batchnorm_backward", "spatial_groupnorm_forward", "spatial_groupnorm_backward",
+    "svm_loss", "softmax_loss"}
+FAST = {
+    "conv_forward_fast", "conv_backward_fast", "conv_forward_im2col", "conv_backward_im2col",
+    "conv_forward_strides", "conv_backward_strides", "max_pool_forward_fast",
+    "max_pool_backward_fast", "max_pool_forward_reshape", "max_pool_backward_reshape",
+    "max_pool_forward_im2col", "max_pool_backward_im2col"}
+SANDWICHES = {
+    f"{name}_{d}" for name in ("affine_relu", "affine_bn_relu", "affine_ln_relu", "conv_relu",
+                               "conv_bn_relu", "conv_relu_pool") for d in ("forward", "backward")}
+
+
 @pytest.mark.parametrize("module,names", [
-    ("layers", {"affine_forward", "affine_backward", "relu_forward", "relu_backward",
-                "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt",
-                "layernorm_forward", "layernorm_backward", "dropout_forward",
-                "dropout_backward", "conv_forward_naive", "conv_backward_naive",
-                "max_pool_forward_naive", "max_pool_backward_naive",
-                "spatial_batchnorm_forward", "spatial_batchnorm_backward",
-                "spatial_groupnorm_forward", "spatial_groupnorm_backward", "svm_loss",
-                "softmax_loss"}),
+    ("layers", LAYERS),
+    ("fast_layers", FAST),
     ("optim", {"sgd", "sgd_momentum", "rmsprop", "adam"}),
-    ("classifiers.fc_net", {"TwoLayerNet", "FullyConnectedNet"}),
-    ("classifiers.cnn", {"ThreeLayerConvNet"}),
+    # the kit's layer_utils and classifiers star-imported the layers, so they re-export them
+    ("layer_utils", SANDWICHES | LAYERS | FAST),
+    ("classifiers.fc_net", {"TwoLayerNet", "FullyConnectedNet"} | SANDWICHES | LAYERS | FAST),
+    ("classifiers.cnn", {"ThreeLayerConvNet"} | SANDWICHES | LAYERS | FAST),
 ])
 def test_star_imports_export_the_kit_names(module, names):
     namespace: dict = {}
@@ -350,3 +363,5 @@ def test_star_imports_export_the_kit_names(module, names):
     assert exported == names
     mod = importlib.import_module(f"convnet.cs231n.{module}")
     assert all(callable(getattr(mod, n)) for n in names)
+    with pytest.raises(AttributeError):
+        mod.no_such_layer  # noqa: B018

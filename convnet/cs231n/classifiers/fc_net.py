@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from convnet.cs231n import _random
+from convnet.cs231n import layer_utils as _layer_utils
 from convnet.cs231n.classifiers._common import as_input, l2_penalty
 from convnet.cs231n.layer_utils import (
     affine_bn_relu_backward,
@@ -31,7 +32,14 @@ from convnet.cs231n.layers import (
     softmax_loss,
 )
 
-__all__ = ["TwoLayerNet", "FullyConnectedNet"]
+# As in the kit, a star import of this module also brings the layer functions and sandwiches.
+__all__ = ["TwoLayerNet", "FullyConnectedNet", *_layer_utils.__all__]
+
+
+def __getattr__(name: str):
+    if name in _layer_utils.__all__:
+        return getattr(_layer_utils, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 _NORMALIZATIONS = (None, "batchnorm", "layernorm")
 
