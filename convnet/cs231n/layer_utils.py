@@ -52,7 +52,7 @@ SANDWICHES = tuple(__all__)
 __all__ += [n for n in _layers.__all__ + _fast_layers.__all__ if n not in __all__]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     # The layer functions are served from their modules (PEP 562) rather than imported one
     # by one here; the star import above reads them through this hook.
     for module in (_layers, _fast_layers):

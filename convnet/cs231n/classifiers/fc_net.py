@@ -36,7 +36,7 @@ from convnet.cs231n.layers import (
 __all__ = ["TwoLayerNet", "FullyConnectedNet", *_layer_utils.__all__]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _layer_utils.__all__:
         return getattr(_layer_utils, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
