@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from convnet.errors import LayerInputError
-from convnet.layers.affine import check_float, check_ndim
+from convnet.layers._validate import check_float, check_ndim
 from convnet.layers.layernorm import standardize_rows, standardize_rows_backward
 
 
