@@ -19,6 +19,8 @@ COMMANDS = (
     "train",
     "compare",
     "saliency",
+    "explain",
+    "activations",
     "classviz",
     "fool",
     "features",

@@ -226,8 +226,10 @@ def _relu_modules(module: Any, seen: set[int]) -> Iterator[Any]:
         yield module
         return
     for value in vars(module).values():
-        items = value.values() if isinstance(value, dict) else (
-            value if isinstance(value, list | tuple) else (value,)
+        items = (
+            value.values()
+            if isinstance(value, dict)
+            else (value if isinstance(value, list | tuple) else (value,))
         )
         for item in items:
             if isinstance(item, Module):
@@ -319,7 +321,9 @@ def make_baseline(
         if sigma <= 0:
             raise ValueError(f"make_baseline: blur sigma must be > 0, got {sigma}")
         return gaussian_blur(x, float(sigma)).astype(x.dtype)
-    raise ValueError(f"make_baseline: baseline must be one of {BASELINES} or an array, got {kind!r}")
+    raise ValueError(
+        f"make_baseline: baseline must be one of {BASELINES} or an array, got {kind!r}"
+    )
 
 
 def path_weights(steps: int, rule: str) -> tuple[np.ndarray, np.ndarray]:
