@@ -62,14 +62,8 @@ def _sequential_layer_gradient(
 ) -> tuple[np.ndarray, np.ndarray]:
     model = backend.model
     names = list(model.layer_names)
-    if not hasattr(model, "get_layer"):
-        raise ValueError(f"{backend.name}: layer gradients need a Sequential model")
     out = backend.output_layer
     i, j = names.index(layer), names.index(out)
-    if i >= j:
-        raise ValueError(
-            f"{backend.name}: layer {layer!r} must come before the output layer {out!r}"
-        )
     acts = backend.forward(x, [layer, out])
     g = np.asarray(upstream, dtype=acts[out].dtype)
     if g.shape != acts[out].shape:
@@ -103,10 +97,16 @@ def layer_gradient(
     if real == INPUT:
         backend.forward(x, [OUTPUT])
         return x, backend.vjp({OUTPUT: upstream})
+    names = backend.layer_names
+    if names.index(real) >= names.index(backend.output_layer):
+        raise ValueError(
+            f"{backend.name}: layer {layer!r} must come before the output layer "
+            f"{backend.output_layer!r}"
+        )
     own = getattr(backend, "layer_gradient", None)
     if callable(own):
         return own(x, real, upstream)
-    if isinstance(backend, NumpyBackend):
+    if isinstance(backend, NumpyBackend) and hasattr(backend.model, "layers"):
         return _sequential_layer_gradient(backend, x, real, upstream)
     if _is_tf_backend(backend):
         from convnet.interop.tf_guided import tf_layer_gradient

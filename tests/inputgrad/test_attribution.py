@@ -427,3 +427,25 @@ def test_integrated_gradients_completeness_squeezenet(labrador):
     for baseline, steps in (("blur", 64), ("black", 256)):
         attr = at.integrated_gradients(b, x, 208, baseline, steps=steps)
         assert at.completeness_error(b, x, 208, attr, baseline)[0] < 0.01
+
+
+@pytest.mark.slow
+@pytest.mark.tf
+def test_guided_clone_of_a_keras_application():
+    # MobileNetV2 (ReLU6 layers, depthwise convs, batch norm) with random weights: every ReLU
+    # becomes guided, the forward pass is unchanged, Grad-CAM runs on its softmax output.
+    from convnet.interop.pretrained import build_keras_model, input_space_for
+    from convnet.interop.tf_backend import TFBackend
+    from convnet.interop.tf_guided import guided_backend
+
+    m = build_keras_model("mobilenet_v2", True, None, alpha=0.35, input_shape=(96, 96, 3))
+    b = TFBackend(m, input_space_for("mobilenet_v2"))
+    gb = guided_backend(b)
+    relus = [layer.name for layer in m.layers if type(layer).__name__ == "ReLU"]
+    assert len(relus) > 30
+    assert all(type(gb.model.get_layer(n)).__name__ == "GuidedReLU" for n in relus)
+    x = b.input_space.to_model(np.random.default_rng(0).uniform(0, 255, (1, 3, 96, 96)))
+    np.testing.assert_array_equal(gb.scores(x), b.scores(x))
+    assert guided_backend(b) is gb  # built once
+    hm = at.grad_cam(b, x, 3, "out_relu")
+    assert hm.shape == (1, 96, 96) and hm.max() == pytest.approx(1.0)
