@@ -27,9 +27,13 @@ class OneLineParser(argparse.ArgumentParser):
 # Order is the order of `convnet --help`.
 COMMANDS = (
     "check",
+    "exercise",
+    "grade",
     "train",
     "compare",
     "saliency",
+    "explain",
+    "activations",
     "classviz",
     "fool",
     "features",
