@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    name = " ".join(filter(None, [args.command, getattr(args, "action", None)]))
+    action = getattr(args, "action", None) or getattr(args, "exercise_command", None)
+    name = " ".join(filter(None, [args.command, action]))
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

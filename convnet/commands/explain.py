@@ -24,6 +24,16 @@ from typing import Any
 
 import numpy as np
 
+from convnet.commands._common import (
+    MAX_SIDE,
+    check_out_dir,
+    finite_float,
+    image_side,
+    int_range,
+    load_pixels,
+    nonneg_int,
+)
+
 METHODS = ("gradcam", "gradcam++", "guided", "guided-gradcam", "ig", "occlusion", "saliency")
 #: methods whose result is a gradient of the pixels (shown as a colour image too)
 PIXEL_METHODS = ("guided", "guided-gradcam", "ig")
@@ -37,7 +47,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-space", default=None,
                    help="override the model's preprocessing (caffe_bgr_0_255, caffe_vgg, "
                    "tf_minus1_1, torch_imagenet, unit_rgb, mnist_minus1_1, mnist_0_1)")  # fmt: skip
-    p.add_argument("--size", type=int, default=None,
+    p.add_argument("--size", type=int_range(8, MAX_SIDE), default=None,
                    help="resize the image to SIZE x SIZE (default: the model's input size, "
                    "227 for size-free models)")  # fmt: skip
 
@@ -50,8 +60,6 @@ def load_model(args: argparse.Namespace) -> Any:
 
 def load_image(backend: Any, path: str, size: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Image file -> (pixels (1, C, H, W) RGB 0..255, model input (1, C, H, W))."""
-    from convnet.data.images import image_to_pixels
-
     if not Path(path).is_file():
         raise FileNotFoundError(f"image {path} does not exist")
     if backend.input_shape is not None:
@@ -62,7 +70,7 @@ def load_image(backend: Any, path: str, size: int | None) -> tuple[np.ndarray, n
         if size is not None and size < 8:
             raise ValueError(f"--size must be at least 8, got {size}")
         hw = (size or 227, size or 227)
-    pix = image_to_pixels(path, hw, grey=backend.input_space.channels == 1)
+    pix = load_pixels(path, hw, grey=backend.input_space.channels == 1)
     return pix, backend.input_space.to_model(pix)
 
 
@@ -115,7 +123,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("image", help="image file")
     p.add_argument("--method", choices=METHODS, default="gradcam", help="default gradcam")
-    p.add_argument("--class", dest="class_idx", type=int, default=None,
+    p.add_argument("--class", dest="class_idx", type=nonneg_int, default=None,
                    help="class to explain (default: the predicted class)")  # fmt: skip
     p.add_argument(
         "--layer",
@@ -124,26 +132,40 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--smooth",
-        type=int,
+        type=int_range(0, 10000),
         default=0,
         help="SmoothGrad: average over N noisy copies (gradient methods; 0 = off)",
     )
-    p.add_argument("--noise", type=float, default=0.15,
+    p.add_argument("--noise", type=finite_float(min=0, max=10), default=0.15,
                    help="SmoothGrad noise std, fraction of the pixel range (0.15)")  # fmt: skip
-    p.add_argument("--seed", type=int, default=0, help="SmoothGrad noise seed")
-    p.add_argument("--steps", type=int, default=128, help="integrated gradients: steps (128)")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="SmoothGrad noise seed")
+    p.add_argument("--steps", type=int_range(1, 100000), default=128,
+                   help="integrated gradients: steps (128)")  # fmt: skip
     p.add_argument("--baseline", choices=("black", "blur"), default="black",
                    help="integrated gradients baseline (black)")  # fmt: skip
-    p.add_argument("--blur-sigma", type=float, default=10.0,
+    p.add_argument("--blur-sigma", type=finite_float(min=0, min_open=True, max=1000), default=10.0,
                    help="blurred baseline: Gaussian sigma in pixels (10)")  # fmt: skip
-    p.add_argument("--patch", type=int, default=32, help="occlusion patch side in pixels (32)")
-    p.add_argument("--stride", type=int, default=8, help="occlusion stride (8)")
-    p.add_argument("--fill", type=float, default=127.5, help="occlusion fill level (127.5)")
-    p.add_argument("--cmap", default="jet", help="matplotlib colour map (jet)")
-    p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity of the map (0.5)")
+    p.add_argument("--patch", type=image_side, default=32,
+                   help="occlusion patch side in pixels (32)")  # fmt: skip
+    p.add_argument("--stride", type=image_side, default=8, help="occlusion stride (8)")
+    p.add_argument("--fill", type=finite_float(min=0, max=255), default=127.5,
+                   help="occlusion fill level (127.5)")  # fmt: skip
+    p.add_argument("--cmap", type=colour_map, default="jet", help="matplotlib colour map (jet)")
+    p.add_argument("--alpha", type=finite_float(min=0, max=1), default=0.5,
+                   help="overlay opacity of the map (0.5)")  # fmt: skip
     add_model_args(p)
     p.add_argument("--out", type=Path, default=Path("out"), help="output folder (default out)")
     p.set_defaults(func=run)
+
+
+def colour_map(name: str) -> str:
+    """An argparse ``type``: the name of a matplotlib colour map."""
+    import matplotlib
+
+    if name not in matplotlib.colormaps:
+        raise argparse.ArgumentTypeError(f"unknown colour map {name!r} (e.g. jet, viridis, "
+                                         "inferno)")  # fmt: skip
+    return name
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -199,6 +221,7 @@ def run(args: argparse.Namespace) -> int:
     from convnet.inputgrad import attribution as at
 
     check_args(args)
+    check_out_dir(args.out)
     backend = load_model(args)
     pix, x = load_image(backend, args.image, args.size)
     names = class_names(backend)

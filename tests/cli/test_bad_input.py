@@ -43,11 +43,18 @@ BASE = {
     "autoencoder train": ["autoencoder", "train", "--epochs", "1", "--subset", "20", "--quiet"],
     "train": ["train", "{dataset}", "--epochs", "1", "--subset", "20", "--quiet"],
     "check": ["check", "--only", "relu"],
+    "explain": ["explain", "{img}", "--model", "{tiny}"],
+    "activations": ["activations", "{img}", "--layer", "conv1", "--model", "{tiny}"],
+    "grade": ["grade", "{badpy}", "--no-progress"],
+    "exercise start": ["exercise", "start", "{exercise}"],
+    "exercise list": ["exercise", "list"],
     "compare": ["compare", "--model", "{tiny}"],
 }  # fmt: skip
 # Commands whose output goes to a folder given by --out (the case's "{out}" unless it says).
 OUT_FOLDER = {"saliency", "classviz", "fool", "features", "dream", "style", "train",
-              "autoencoder train"}  # fmt: skip
+              "autoencoder train", "explain"}  # fmt: skip
+# Commands whose output is one file given by --out.
+OUT_FILE = {"autoencoder sample", "activations"}
 IMAGE_COMMANDS = ("saliency", "classviz", "fool", "features", "dream", "style")
 MODEL_COMMANDS = (*IMAGE_COMMANDS, "compare")
 SQZ = ["--model", "squeezenet", "--weights", "none"]
@@ -145,7 +152,7 @@ def paths(tmp_path_factory) -> dict[str, str]:
 
 
 # Values of the positional placeholders of BASE; a case changes one with "@NAME=VALUE".
-POSITIONAL = {"class": "1", "layer": "conv1", "dataset": "mnist"}
+POSITIONAL = {"class": "1", "layer": "conv1", "dataset": "mnist", "exercise": "fc_layers"}
 
 
 def _argv(command: str, extra: list[str], paths: dict[str, str], out: Path) -> list[str]:
@@ -156,7 +163,7 @@ def _argv(command: str, extra: list[str], paths: dict[str, str], out: Path) -> l
     argv = [a.format(**subs) for a in BASE[command] + extra]
     if command in OUT_FOLDER and "--out" not in extra:
         argv += ["--out", str(out)]
-    if command == "autoencoder sample" and "--out" not in extra:
+    if command in OUT_FILE and "--out" not in extra:
         argv += ["--out", str(out / "m.png")]
     return argv
 
@@ -255,6 +262,28 @@ CASES = [
     ("compare", ["--batch", "0"], ("--batch", ">= 1")),
     ("compare", ["--rtol", "nan"], ("--rtol", "finite")),
     ("compare", ["--seed", "-4"], ("--seed",)),
+    ("explain", ["--noise", "nan", "--method", "saliency", "--smooth", "2"], ("--noise",)),
+    ("explain", ["--alpha", "nan"], ("--alpha",)),
+    ("explain", ["--steps", "0", "--method", "ig"], ("--steps",)),
+    ("explain", ["--smooth", "-1"], ("--smooth",)),
+    ("explain", ["--blur-sigma", "nan", "--method", "ig", "--baseline", "blur"], ("--blur-sigma",)),
+    ("explain", ["--patch", "0", "--method", "occlusion"], ("--patch",)),
+    ("explain", ["--stride", "0", "--method", "occlusion"], ("--stride",)),
+    ("explain", ["--fill", "nan", "--method", "occlusion"], ("--fill",)),
+    ("explain", ["--size", "0"], ("--size",)),
+    ("explain", ["--class", "-1"], ("--class",)),
+    ("explain", ["--model", "{empty}"], ("{empty}", "empty")),
+    ("explain", ["@img={notimg}"], ("{notimg}", "not a readable image")),
+    ("explain", ["@img={big}"], ("{big}", "shrink")),
+    ("activations", ["--max-channels", "0"], ("--max-channels",)),
+    ("activations", ["--tile", "0"], ("--tile",)),
+    ("activations", ["--tile", "100000000"], ("--tile",)),
+    ("activations", ["--model", "{trunc}"], ("{trunc}",)),
+    ("activations", ["@img={missing}.png"], ("{missing}.png", "does not exist")),
+    ("grade", ["--jobs", "0"], ("--jobs",)),
+    ("grade", ["--timeout", "nan"], ("--timeout",)),
+    ("grade", ["--memory", "-1"], ("--memory",)),
+    ("grade", ["--max-output", "0"], ("--max-output",)),
     # --- unknown names ----------------------------------------------------------------
     ("dream", ["--layers", "nosuch"], ("--layers", "unknown layer 'nosuch'", "conv1, relu1")),
     ("features", ["@layer=nosuch"], ("unknown layer 'nosuch'", "conv1")),
@@ -274,6 +303,16 @@ CASES = [
     ("train", ["--model", "bogus"], ("--model", "'bogus'")),
     ("train", ["--update", "bogus"], ("--update", "'bogus'")),
     ("autoencoder train", ["--kind", "bogus"], ("--kind", "'bogus'")),
+    ("explain", ["--layer", "nosuch"], ("unknown layer 'nosuch'",)),
+    ("explain", ["--method", "bogus"], ("--method", "'bogus'")),
+    ("explain", ["--cmap", "bogus"], ("--cmap", "'bogus'")),
+    ("activations", ["--layer", "nosuch"], ("unknown layer 'nosuch'",)),
+    ("activations", ["--cmap", "bogus"], ("--cmap", "'bogus'")),
+    ("grade", ["--exercise", "nosuch"], ("'nosuch'",)),
+    ("grade", ["--only", "nosuch"], ("--only 'nosuch'",)),
+    ("grade", ["--weights", "{missing}.json"], ("--weights", "{missing}.json")),
+    ("grade", ["--weights", "{img}"], ("--weights", "{img}")),
+    ("exercise start", ["@exercise=nosuch"], ("'nosuch'",)),
     # --- output paths -------------------------------------------------------------------
     *[(c, ["--out", "{afile}"], ("--out", "{afile}", "is a file")) for c in IMAGE_COMMANDS],
     *[(c, ["--out", "{afile}/sub"], ("--out", "{afile}", "is a file")) for c in IMAGE_COMMANDS],
@@ -282,6 +321,13 @@ CASES = [
     ("check", ["--json", "{afile}/r.json"], ("--json", "{afile}", "is a file")),
     ("check", ["--json", "{dir}"], ("--json", "is a folder")),
     ("compare", ["--json", "{afile}/r.json"], ("--json", "{afile}")),
+    ("explain", ["--out", "{afile}"], ("--out", "{afile}", "is a file")),
+    ("activations", ["--out", "{afile}/x.png"], ("--out", "{afile}", "is a file")),
+    ("activations", ["--out", "{dir}"], ("--out", "is a folder")),
+    ("grade", ["--json", "{afile}/r.json"], ("--json", "{afile}")),
+    ("grade", ["--csv", "{afile}/r.csv"], ("--csv", "{afile}")),
+    ("grade", ["--gradescope", "{afile}/r.json"], ("--gradescope", "{afile}")),
+    ("exercise start", ["--dir", "{afile}"], ("--dir", "{afile}")),
     # --- memory: the estimate against a small artificial limit -------------------------
     ("classviz", ["--size", "1000", *SQZ, "--max-memory", "50"],
      ("needs about", "--max-memory 50", "lower --size")),
@@ -372,7 +418,10 @@ def test_every_subcommand_is_covered():
     sub = next(a for a in parser._actions if a.dest == "command")
     names = set()
     for name, p in sub.choices.items():
-        inner = [a for a in p._actions if a.dest == "action"]
-        names |= {f"{name} {n}" for n in inner[0].choices} if inner else {name}
+        inner = [a for a in p._actions if isinstance(a, type(sub))]
+        parsers = inner[0].choices.items() if inner else [("", p)]
+        for action, q in parsers:
+            if any(a.option_strings != ["-h", "--help"] for a in q._actions):  # takes input
+                names.add(f"{name} {action}".strip())
     covered = {c for c, _, _ in CASES}
     assert names <= covered, f"no bad-input cases for {sorted(names - covered)}"
