@@ -233,6 +233,13 @@ def label(c: int, names: list[str] | None) -> str:
     return f"{c} {names[c]}" if names else str(c)
 
 
+def check_scores(probs: np.ndarray, what: str = "the image") -> None:
+    """Refuse a model whose class probabilities are NaN or Inf (weights of a diverged run)."""
+    if not np.all(np.isfinite(probs)):
+        raise NonFiniteError(f"the model's class scores are NaN or Inf on {what}: its weights "
+                             "hold NaN or Inf (a diverged training run?)")  # fmt: skip
+
+
 def format_top(probs: np.ndarray, names: list[str] | None, top: int = 5) -> str:
     """'817 sports_car 0.910, 511 convertible 0.058, ...' for one row of probabilities."""
     idx = np.argsort(-probs)[:top]
@@ -310,6 +317,10 @@ def run_interruptible(method: Callable[[], Any], watch: Watch, partial: Path) ->
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return method()
+    except NonFiniteError as e:  # the library's words, then the command's own options
+        if getattr(e, "at_start", False):
+            raise
+        raise NonFiniteError(f"{e}: {watch.hint}") from None
     except KeyboardInterrupt:
         pixels = watch.latest_pixels()
         if pixels is None:

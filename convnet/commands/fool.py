@@ -20,6 +20,7 @@ from convnet.commands._common import (
     Watch,
     add_output_args,
     check_out_dir,
+    check_scores,
     class_names,
     finite_float,
     format_top,
@@ -69,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     x = load_input(backend, args.image)
     names = class_names(backend)
     probs = backend.predict_proba(x)[0]
+    check_scores(probs, args.image)
     print(f"clean prediction: {format_top(probs, names)}")
     if args.target is not None:
         res = fooling_image(backend, x, args.target, max_steps=args.max_steps, quantized=True)

@@ -16,6 +16,7 @@ from convnet.commands._common import (
     Watch,
     add_output_args,
     check_out_dir,
+    check_scores,
     class_names,
     finite_float,
     format_top,
@@ -54,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     x = load_input(backend, args.image)
     names = class_names(backend)
     probs = backend.predict_proba(x)[0]
+    check_scores(probs, args.image)
     print(f"prediction: {format_top(probs, names)}")
     c = int(probs.argmax()) if args.class_idx is None else args.class_idx
     sal = saliency_map(backend, x, c, smoothgrad=args.smoothgrad, noise=args.noise,
