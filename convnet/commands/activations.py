@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from convnet.commands.explain import add_model_args, colourise, load_image, load_model, write
+from convnet.commands._common import colourise, load_sized, write_image
+from convnet.commands._model import add_model_args, load_model
 
 
 def register(subparsers: Any) -> None:
@@ -35,7 +36,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--tile", type=int, default=64,
                    help="enlarge maps to at least this many pixels a side (64)")  # fmt: skip
     p.add_argument("--cmap", default="viridis", help="matplotlib colour map (viridis)")
-    add_model_args(p)
+    p.add_argument("--size", type=int, default=None,
+                   help="resize the image to SIZE x SIZE (default: the model's input size, "
+                   "227 for size-free models)")  # fmt: skip
+    add_model_args(p, classifier=False)
     p.add_argument("--out", type=Path, default=Path("activations.png"),
                    help="output PNG (default activations.png)")  # fmt: skip
     p.set_defaults(func=run)
@@ -67,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if args.max_channels < 1 or args.tile < 1:
         raise ValueError("--max-channels and --tile must be >= 1")
     backend = load_model(args)
-    _, x = load_image(backend, args.image, args.size)
+    _, x = load_sized(backend, args.image, args.size)
     act = backend.forward(x, [args.layer])[args.layer]
     if act.ndim != 4:
         raise ValueError(
@@ -83,5 +87,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"showing {len(order)} channels (mean activation): {shown}"
           + (", ..." if len(order) > 8 else ""))  # fmt: skip
     out = args.out if args.out.suffix.lower() == ".png" else args.out.with_suffix(".png")
-    write(grid_picture(tiles, args.tile, args.cmap), out)
+    write_image(grid_picture(tiles, args.tile, args.cmap), out)
     return 0
