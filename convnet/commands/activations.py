@@ -17,15 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from convnet.commands._common import check_out_file, int_range
-from convnet.commands.explain import (
-    add_model_args,
+from convnet.commands._common import (
+    MAX_SIDE,
+    check_out_file,
     colour_map,
     colourise,
-    load_image,
-    load_model,
-    write,
+    int_range,
+    load_sized,
+    write_image,
 )
+from convnet.commands._model import add_model_args, load_model
 
 
 def register(subparsers: Any) -> None:
@@ -44,7 +45,10 @@ def register(subparsers: Any) -> None:
                    help="enlarge maps to at least this many pixels a side (64)")  # fmt: skip
     p.add_argument("--cmap", type=colour_map, default="viridis",
                    help="matplotlib colour map (viridis)")  # fmt: skip
-    add_model_args(p)
+    p.add_argument("--size", type=int_range(8, MAX_SIDE), default=None,
+                   help="resize the image to SIZE x SIZE (default: the model's input size, "
+                   "227 for size-free models)")  # fmt: skip
+    add_model_args(p, classifier=False)
     p.add_argument("--out", type=Path, default=Path("activations.png"),
                    help="output PNG (default activations.png)")  # fmt: skip
     p.set_defaults(func=run)
@@ -79,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out if args.out.suffix.lower() == ".png" else args.out.with_suffix(".png")
     check_out_file(out, "--out", "activations.png")
     backend = load_model(args)
-    _, x = load_image(backend, args.image, args.size)
+    _, x = load_sized(backend, args.image, args.size)
     act = backend.forward(x, [args.layer])[args.layer]
     if act.ndim != 4:
         raise ValueError(
@@ -94,5 +98,5 @@ def run(args: argparse.Namespace) -> int:
     shown = ", ".join(f"{int(i)} ({means[i]:.3g})" for i in order[:8])
     print(f"showing {len(order)} channels (mean activation): {shown}"
           + (", ..." if len(order) > 8 else ""))  # fmt: skip
-    write(grid_picture(tiles, args.tile, args.cmap), out)
+    write_image(grid_picture(tiles, args.tile, args.cmap), out)
     return 0

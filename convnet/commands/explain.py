@@ -27,90 +27,24 @@ import numpy as np
 from convnet.commands._common import (
     MAX_SIDE,
     check_out_dir,
+    check_scores,
+    class_names,
+    colour_map,
+    colourise,
     finite_float,
+    format_top,
     image_side,
     int_range,
-    load_pixels,
+    label,
+    load_sized,
     nonneg_int,
+    write_image,
 )
+from convnet.commands._model import add_model_args, load_model
 
 METHODS = ("gradcam", "gradcam++", "guided", "guided-gradcam", "ig", "occlusion", "saliency")
 #: methods whose result is a gradient of the pixels (shown as a colour image too)
 PIXEL_METHODS = ("guided", "guided-gradcam", "ig")
-
-
-# ----------------------------------------------------------------------- shared with activations
-def add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="squeezenet",
-                   help="squeezenet (default, NumPy), a model .npz saved with Sequential.save, "
-                   "or keras:NAME (a keras.applications classifier)")  # fmt: skip
-    p.add_argument("--input-space", default=None,
-                   help="override the model's preprocessing (caffe_bgr_0_255, caffe_vgg, "
-                   "tf_minus1_1, torch_imagenet, unit_rgb, mnist_minus1_1, mnist_0_1)")  # fmt: skip
-    p.add_argument("--size", type=int_range(8, MAX_SIDE), default=None,
-                   help="resize the image to SIZE x SIZE (default: the model's input size, "
-                   "227 for size-free models)")  # fmt: skip
-
-
-def load_model(args: argparse.Namespace) -> Any:
-    from convnet.inputgrad.backend import load_backend
-
-    return load_backend(args.model, args.input_space)
-
-
-def load_image(backend: Any, path: str, size: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Image file -> (pixels (1, C, H, W) RGB 0..255, model input (1, C, H, W))."""
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"image {path} does not exist")
-    if backend.input_shape is not None:
-        hw = tuple(backend.input_shape[1:])
-        if size is not None and (size, size) != hw:
-            raise ValueError(f"this model only takes {hw[0]}x{hw[1]} images, --size {size}")
-    else:
-        if size is not None and size < 8:
-            raise ValueError(f"--size must be at least 8, got {size}")
-        hw = (size or 227, size or 227)
-    pix = load_pixels(path, hw, grey=backend.input_space.channels == 1)
-    return pix, backend.input_space.to_model(pix)
-
-
-def class_names(backend: Any) -> list[str] | None:
-    """ImageNet class names for 1000-class models (else None: indices are printed)."""
-    if backend.num_classes != 1000:
-        return None
-    try:
-        from convnet.data.imagenet import imagenet_labels
-
-        return [name for _, name in imagenet_labels()]
-    except Exception:  # noqa: BLE001 - names are a nicety; indices still print
-        return None
-
-
-def label(c: int, names: list[str] | None) -> str:
-    return f"{c} {names[c]}" if names else str(c)
-
-
-def top_classes(probs: np.ndarray, names: list[str] | None, top: int = 5) -> str:
-    idx = np.argsort(-probs)[:top]
-    return ", ".join(f"{label(int(i), names)} {probs[i]:.3f}" for i in idx)
-
-
-def colourise(heat: np.ndarray, cmap: str) -> np.ndarray:
-    """(H, W) in [0, 1] -> (H, W, 3) float 0..255 through a matplotlib colour map."""
-    import matplotlib
-
-    try:
-        cm = matplotlib.colormaps[cmap]
-    except KeyError:
-        raise ValueError(f"unknown colour map {cmap!r} (e.g. jet, viridis, inferno)") from None
-    return cm(np.clip(heat, 0.0, 1.0))[..., :3] * 255.0
-
-
-def write(image: np.ndarray, path: Path) -> None:
-    from convnet.data.images import save_image
-
-    save_image(path, image)
-    print(f"wrote {path}")
 
 
 # ----------------------------------------------------------------------------------- explain
@@ -151,21 +85,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--fill", type=finite_float(min=0, max=255), default=127.5,
                    help="occlusion fill level (127.5)")  # fmt: skip
     p.add_argument("--cmap", type=colour_map, default="jet", help="matplotlib colour map (jet)")
-    p.add_argument("--alpha", type=finite_float(min=0, max=1), default=0.5,
+    p.add_argument("--opacity", type=finite_float(min=0, max=1), default=0.5,
                    help="overlay opacity of the map (0.5)")  # fmt: skip
-    add_model_args(p)
+    p.add_argument("--size", type=int_range(8, MAX_SIDE), default=None,
+                   help="resize the image to SIZE x SIZE (default: the model's input size, "
+                   "227 for size-free models)")  # fmt: skip
+    add_model_args(p, classifier=True)
     p.add_argument("--out", type=Path, default=Path("out"), help="output folder (default out)")
     p.set_defaults(func=run)
-
-
-def colour_map(name: str) -> str:
-    """An argparse ``type``: the name of a matplotlib colour map."""
-    import matplotlib
-
-    if name not in matplotlib.colormaps:
-        raise argparse.ArgumentTypeError(f"unknown colour map {name!r} (e.g. jet, viridis, "
-                                         "inferno)")  # fmt: skip
-    return name
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -173,8 +100,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise ValueError(f"--smooth must be >= 0, got {args.smooth}")
     if args.smooth and args.method == "occlusion":
         raise ValueError("--smooth applies to the gradient methods, not to occlusion")
-    if not 0.0 <= args.alpha <= 1.0:
-        raise ValueError(f"--alpha must be in [0, 1], got {args.alpha}")
+    if not 0.0 <= args.opacity <= 1.0:
+        raise ValueError(f"--opacity must be in [0, 1], got {args.opacity}")
     if args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
 
@@ -223,10 +150,11 @@ def run(args: argparse.Namespace) -> int:
     check_args(args)
     check_out_dir(args.out)
     backend = load_model(args)
-    pix, x = load_image(backend, args.image, args.size)
+    pix, x = load_sized(backend, args.image, args.size)
     names = class_names(backend)
     probs = backend.predict_proba(x)[0]
-    print(f"top classes: {top_classes(probs, names)}")
+    check_scores(probs, args.image)
+    print(f"top classes: {format_top(probs, names)}")
     c = int(probs.argmax()) if args.class_idx is None else args.class_idx
     backend.check_class(c, 1)
     print(f"explaining class {label(c, names)} ({probs[c]:.3f}) with {args.method}"
@@ -242,8 +170,10 @@ def run(args: argparse.Namespace) -> int:
     img = pix[0].transpose(1, 2, 0)
     if img.shape[2] == 1:
         img = np.repeat(img, 3, axis=2)
-    write(coloured, args.out / f"{stem}_heatmap.png")
-    write(args.alpha * coloured + (1.0 - args.alpha) * img, args.out / f"{stem}_overlay.png")
+    write_image(coloured, args.out / f"{stem}_heatmap.png")
+    overlay = args.opacity * coloured + (1.0 - args.opacity) * img
+    write_image(overlay, args.out / f"{stem}_overlay.png")
     if args.method in PIXEL_METHODS:
-        write(at.gradient_image(attr)[0].transpose(1, 2, 0), args.out / f"{stem}_gradient.png")
+        gradient = at.gradient_image(attr)[0].transpose(1, 2, 0)
+        write_image(gradient, args.out / f"{stem}_gradient.png")
     return 0

@@ -263,7 +263,7 @@ CASES = [
     ("compare", ["--rtol", "nan"], ("--rtol", "finite")),
     ("compare", ["--seed", "-4"], ("--seed",)),
     ("explain", ["--noise", "nan", "--method", "saliency", "--smooth", "2"], ("--noise",)),
-    ("explain", ["--alpha", "nan"], ("--alpha",)),
+    ("explain", ["--opacity", "nan"], ("--opacity",)),
     ("explain", ["--steps", "0", "--method", "ig"], ("--steps",)),
     ("explain", ["--smooth", "-1"], ("--smooth",)),
     ("explain", ["--blur-sigma", "nan", "--method", "ig", "--baseline", "blur"], ("--blur-sigma",)),
