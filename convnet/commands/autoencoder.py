@@ -106,13 +106,16 @@ def run_sample(args: argparse.Namespace) -> int:
     import numpy as np
 
     from convnet._memory_budget import check_memory
-    from convnet.errors import NonFiniteError
+    from convnet.errors import ConvnetError, NonFiniteError
     from convnet.viz.latent import manifold_grid
 
     out = args.out or args.model.with_name(
         f"manifold_{'quantiles' if args.quantiles else 'linear'}_{args.grid}.png"
     )
     check_out_file(out)
+    if out.suffix.lower() != ".png":  # the picture is PNG data; another suffix would lie
+        raise ConvnetError(f"--out {out}: the manifold picture is written as PNG; give the "
+                           "file a .png name")  # fmt: skip
     model = _load_sample_model(args.model)
     if model.latent_dim != 2:
         raise ValueError(

@@ -317,6 +317,7 @@ CASES = [
     *[(c, ["--out", "{afile}"], ("--out", "{afile}", "is a file")) for c in IMAGE_COMMANDS],
     *[(c, ["--out", "{afile}/sub"], ("--out", "{afile}", "is a file")) for c in IMAGE_COMMANDS],
     ("autoencoder sample", ["--out", "{dir}"], ("--out", "is a folder")),
+    ("autoencoder sample", ["--out", "{out}/m.jpg"], ("--out", "m.jpg", "a .png name")),
     ("autoencoder sample", ["--out", "{afile}/m.png"], ("--out", "{afile}", "is a file")),
     ("check", ["--json", "{afile}/r.json"], ("--json", "{afile}", "is a file")),
     ("check", ["--json", "{dir}"], ("--json", "is a folder")),
