@@ -83,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
                       f"(x{mag:.0f})")  # fmt: skip
     summary["cw_steps"], summary["search_steps"] = args.cw_steps, args.search_steps
     args.out.mkdir(parents=True, exist_ok=True)
-    fig = grid(images, titles, ncols=4, cell=2.6,
-               suptitle="Smallest change that fools SqueezeNet (pixel levels; perturbations "
-                        "magnified)")  # fmt: skip
+    fig = grid(images, titles, ncols=4, cell=2.6)
+    fig.suptitle("Smallest change that fools SqueezeNet (pixel levels; perturbations "
+                 "magnified)", y=1.06)  # fmt: skip
     fig.savefig(args.out / "minimal_attacks.png", dpi=100, bbox_inches="tight")
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
     print(f"wrote {args.out / 'minimal_attacks.png'} and summary.json")
