@@ -53,7 +53,8 @@ def register(subparsers: Any) -> None:
     g.add_argument("--target", type=int, default=None, help="class to make the model predict")
     g.add_argument("--eps", type=float, default=None, help="FGSM L-inf size in pixel levels")
     p.add_argument("--label", type=int, default=None,
-                   help="class to move away from with --eps (default: the prediction)")  # fmt: skip
+                   help="class to move away from, untargeted attacks (default: the "
+                        "clean top-1)")  # fmt: skip
     p.add_argument("--iterations", type=int, default=0,
                    help="with --eps: iterative FGSM steps (0 = one-step FGSM)")  # fmt: skip
     p.add_argument("--step", type=float, default=1.0,
