@@ -36,7 +36,7 @@ def test_feature_visualization_robust_defaults(backend, numpy_backend):
     start = backend.forward(grey, ["relu2"])["relu2"][:, 5].mean()
     assert got > 1.2 * start
     ref = maximize(numpy_backend, obj, **kw)
-    _same(r.images, ref.images, 0.05)  # measured 1e-4 levels
+    _same(r.images, ref.images, 0.05)  # measured 5e-5 levels
     _same(r.history, ref.history, 1e-5, rtol=1e-4)
 
 
@@ -45,9 +45,10 @@ def test_caricature_and_inversion(backend, numpy_backend, photo):
     r = caricature(backend, photo, "relu2", **kw)
     assert r.images.shape == photo.shape
     ref = caricature(numpy_backend, photo, "relu2", **kw)
-    _same(r.images, ref.images, 0.05)  # measured 1e-4 levels
+    _same(r.images, ref.images, 0.05)  # measured 8e-5 levels
     _same(r.history, ref.history, 1e-5, rtol=1e-4)
+    assert r.history[-1] > r.history[0]  # measured 58 -> 91
     inv = caricature(backend, photo, "relu2", invert=True, transforms="jitter", **kw)
-    assert inv.history[-1] < inv.history[0]
+    assert inv.history[-1] < 0.9 * inv.history[0]  # measured 0.83 -> 0.64
     ref = caricature(numpy_backend, photo, "relu2", invert=True, transforms="jitter", **kw)
-    _same(inv.images, ref.images, 0.05)  # measured 1e-4 levels
+    _same(inv.images, ref.images, 0.05)  # measured 2e-5 levels
