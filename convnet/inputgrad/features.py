@@ -224,7 +224,8 @@ def feature_transforms(
     Inputs:
     - backend: gives the input space (the padding is mid grey in model units).
     - transforms: 'robust' (Lucid's: pad 12, jitter ``max_shift`` (8), random scale 0.9..1.1,
-      random rotation -10..10 degrees, jitter ``max_shift // 2``), 'jitter' (a random circular
+      random rotation -10..10 degrees, jitter ``max_shift // 2``; then a resize to the model's
+      input size if it takes only one), 'jitter' (a random circular
       shift of up to ``max_shift`` (4) pixels), a list of transforms (used as given), or None:
       'robust' for ``param='fourier'``, 'jitter' for ``param='pixel'``.
     - param: the parameterisation's name; max_shift: see above (None: the default).
@@ -237,7 +238,9 @@ def feature_transforms(
         return list(transforms)
     if transforms == "robust":
         j = ROBUST_SHIFT if max_shift is None else int(max_shift)
-        return robustness_transforms(backend.input_space, jitter=j, jitter_after=j // 2)
+        fixed = getattr(backend, "input_shape", None)  # a model of one input size
+        return robustness_transforms(backend.input_space, jitter=j, jitter_after=j // 2,
+                                     output_size=None if fixed is None else fixed[1:])  # fmt: skip
     if transforms == "jitter":
         return [Jitter(COURSE_SHIFT if max_shift is None else max_shift)]
     raise ValueError(f"transforms must be one of {TRANSFORMS} or a list, got {transforms!r}")

@@ -267,7 +267,12 @@ def scale_resampling(in_size: tuple[int, int], scale: float) -> Resampling:
     Half-pixel centres, like :func:`resize_bilinear` (the same image for the same sizes).
     """
     h, w = (int(v) for v in in_size)
-    ho, wo = max(1, int(round(scale * h))), max(1, int(round(scale * w)))
+    return resize_resampling((h, w), (max(1, int(round(scale * h))), max(1, int(round(scale * w)))))
+
+
+def resize_resampling(in_size: tuple[int, int], out_size: tuple[int, int]) -> Resampling:
+    """Bilinear resize from ``in_size`` to ``out_size`` (half-pixel centres)."""
+    (h, w), (ho, wo) = in_size, out_size
     return Resampling((h, w), (ho, wo), np.diag([h / ho, w / wo]))
 
 
@@ -329,6 +334,28 @@ class RandomRotate(Transform):
         return f"RandomRotate({min(self.angles):g}..{max(self.angles):g})"
 
 
+class Resize(Transform):
+    """Bilinear resize to a fixed (H, W), e.g. the input size of a model that takes only one
+    (after transforms that change the size). Exact adjoint as for :class:`RandomScale`."""
+
+    def __init__(self, size: tuple[int, int]) -> None:
+        self.size = (int(size[0]), int(size[1]))
+        if min(self.size) < 1:
+            raise ValueError(f"Resize: size must be positive, got {size}")
+
+    def before(self, x: np.ndarray, rng: np.random.Generator, step: int) -> tuple[np.ndarray, Any]:
+        if tuple(x.shape[2:]) == self.size:
+            return x, None
+        r = resize_resampling(x.shape[2:], self.size)
+        return r.apply(x), r
+
+    def undo_grad(self, g: np.ndarray, state: Any) -> np.ndarray:
+        return g if state is None else state.adjoint(g)
+
+    def __repr__(self) -> str:
+        return f"Resize({self.size[0]}, {self.size[1]})"
+
+
 # Lucid's standard_transforms: scales 0.9 .. 1.1 in steps of 0.02, angles -10 .. 10 degrees
 # with 0 given five more draws.
 ROBUST_SCALES = tuple(1 + (i - 5) / 50 for i in range(11))
@@ -342,12 +369,14 @@ def robustness_transforms(
     scales: Sequence[float] = ROBUST_SCALES,
     angles: Sequence[float] = ROBUST_ANGLES,
     jitter_after: int = 4,
+    output_size: tuple[int, int] | None = None,
 ) -> list[Transform]:
     """Lucid's transformation robustness: pad, jitter, random scale, random rotation, jitter.
 
     ``[Pad(pad, grey), RandomCrop(jitter), RandomScale(scales), RandomRotate(angles),
     RandomCrop(jitter_after)]`` with the padding mid grey (pixel 127.5) in ``space``'s model
     units (0 if ``space`` is None). Each part is skipped when its size is 0 or its list empty.
+    ``output_size`` (H, W) appends a :class:`Resize` to it (for models of one input size).
     Returns the list of transforms for :func:`convnet.inputgrad.optimize.render`.
     """
     grey: Any = 0.0
@@ -365,6 +394,8 @@ def robustness_transforms(
         out.append(RandomRotate(angles))
     if jitter_after:
         out.append(RandomCrop(jitter_after))
+    if output_size is not None:
+        out.append(Resize(output_size))
     return out
 
 
@@ -449,6 +480,8 @@ __all__ = [
     "RandomScale",
     "RandomRotate",
     "Resampling",
+    "Resize",
+    "resize_resampling",
     "ROBUST_ANGLES",
     "ROBUST_SCALES",
     "robustness_transforms",

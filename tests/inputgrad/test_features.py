@@ -114,6 +114,8 @@ def test_feature_transforms_defaults():
             feature_transforms(b, "robust", "pixel", 6)[-1].d) == (6, 3)  # fmt: skip
     (j,) = feature_transforms(b, None, "pixel", None)
     assert isinstance(j, Jitter) and j.max_shift == 4
+    b.input_shape = (3, 16, 16)  # a model that takes one size: the chain ends there
+    assert feature_transforms(b, None, "fourier", None)[-1].size == (16, 16)
     mine = [RandomCrop(1)]
     assert feature_transforms(b, mine, "fourier", None) == mine
     with pytest.raises(ValueError, match="transforms must be one of"):

@@ -19,6 +19,7 @@ from convnet.inputgrad.transforms import (
     RandomRotate,
     RandomScale,
     Resampling,
+    Resize,
     resize_bilinear,
     robustness_transforms,
     rotation_resampling,
@@ -74,7 +75,7 @@ def _fixed(t, x, seed):
 @pytest.mark.parametrize(
     "t",
     [Pad(2, [0.1, -0.2, 0.3]), RandomCrop(3), RandomScale([0.8, 1.1, 1.25]),
-     RandomRotate([-10.0, 7.0, 30.0])],  # fmt: skip
+     RandomRotate([-10.0, 7.0, 30.0]), Resize((7, 11))],  # fmt: skip
     ids=repr,
 )
 def test_transform_gradient_is_exact(rng, t):
@@ -111,28 +112,31 @@ def test_robustness_transforms_chain_adjoint(rng):
                                               "RandomRotate", "RandomCrop"]  # fmt: skip
     assert len(ROBUST_SCALES) == 11 and ROBUST_SCALES[0] == pytest.approx(0.9)
     assert min(ROBUST_ANGLES) == -10 and ROBUST_ANGLES.count(0.0) == 6
+    fixed = robustness_transforms(space, output_size=(16, 16))
+    assert isinstance(fixed[-1], Resize) and fixed[-1].size == (16, 16)
     grey = space.to_model(np.full((1, 3, 1, 1), 127.5, np.float32))[0, :, 0, 0]
     np.testing.assert_allclose(ts[0].value, grey, rtol=1e-6)
     # The chain as the loop runs it: before in order, undo_grad in reverse; its gradient is
     # the transpose of the (affine) chain for every draw.
     x = rng.standard_normal((1, 3, 16, 16))
-    for seed in range(4):
+    for chain, seed in [(ts, 0), (ts, 1), (ts, 2), (fixed, 3)]:
         r = np.random.default_rng(seed)
         y, states = x, []
-        for t in ts:
+        for t in chain:
             y, st = t.before(y, r, 0)
             states.append(st)
         g = rng.standard_normal(y.shape)
         back = g
-        for t, st in zip(reversed(ts), reversed(states), strict=True):
+        for t, st in zip(reversed(chain), reversed(states), strict=True):
             back = t.undo_grad(back, st)
         dx = rng.standard_normal(x.shape)
         r = np.random.default_rng(seed)
         y2 = x + dx
-        for t in ts:
+        for t in chain:
             y2, _ = t.before(y2, r, 0)
         # Affine chain: <T(x + dx) - T(x), g> = <dx, T^T g> exactly.
         assert np.sum((y2 - y) * g) == pytest.approx(np.sum(dx * back), rel=1e-10)
+    assert y.shape == (1, 3, 16, 16)  # the last chain ends at the fixed size
 
 
 def test_fourier_param_round_trip_and_gradient(rng):
