@@ -25,6 +25,9 @@ and measure, on each final image at its nominal size (no transforms):
 Writes ``summary.json`` (per method and layer: the three measures, the per-channel means and
 the time), ``grid_<layer>.png`` (all channels, both methods) and ``pixel_vs_fourier.png``
 (the first channels of every layer, one row per method; ``--figure`` writes a small copy).
+With ``--caricature IMAGE`` also ``caricature.png``: the image, and for fire4 and fire7 its
+caricature and its feature inversion (:func:`convnet.inputgrad.features.caricature`, 96
+steps at the defaults).
 """
 
 from __future__ import annotations
@@ -88,20 +91,43 @@ def measure(backend, layer: str, channels: list[int], images: np.ndarray,
     }
 
 
-def small_figure(rows: dict, cols: int, path: Path) -> None:
-    """The README picture: per layer a pixel row and a Fourier row, palette PNG."""
+def _palette_png(fig, path: Path) -> None:
+    """Save a figure as a small palette PNG (for the README)."""
     from PIL import Image
 
-    images, titles = [], []
-    for (layer, method), imgs in rows.items():
-        images += list(imgs[:cols])
-        titles += [f"{layer} {method}" if i == 0 else "" for i in range(cols)]
-    fig = grid(np.stack(images), titles, ncols=cols, cell=1.15)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=72)
     img = Image.open(buf).convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT)
     with atomic_path(path) as tmp:
         img.save(tmp, format="PNG", optimize=True)
+
+
+def small_figure(rows: dict, cols: int, path: Path) -> None:
+    """The README picture: per layer a pixel row and a Fourier row."""
+    images, titles = [], []
+    for (layer, method), imgs in rows.items():
+        images += list(imgs[:cols])
+        titles += [f"{layer} {method}" if i == 0 else "" for i in range(cols)]
+    _palette_png(grid(np.stack(images), titles, ncols=cols, cell=1.15), path)
+
+
+def caricatures(backend, image: Path, out: Path, size: int, seed: int) -> dict:
+    """The image, its caricature and its inversion at fire4 and fire7, in one row."""
+    from convnet.data.images import image_to_pixels, load_image
+    from convnet.inputgrad.features import caricature
+
+    px = image_to_pixels(load_image(image, size=(size, size)))
+    images, titles, res = [px], ["image"], {}
+    for layer in ("fire4", "fire7"):
+        for invert in (False, True):
+            r = caricature(backend, px, layer, invert=invert, steps=96, seed=seed)
+            images.append(r.images)
+            kind = "inversion" if invert else "caricature"
+            titles.append(f"{layer} {kind}")
+            res[f"{layer}_{kind}"] = {"start": r.history[0], "end": r.history[-1],
+                                      "seconds": round(r.seconds, 1)}  # fmt: skip
+    _palette_png(grid(images, titles, ncols=len(images), cell=1.6), out / "caricature.png")
+    return res
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -146,6 +172,10 @@ def run(args: argparse.Namespace) -> dict:
     small_figure(rows, min(6, args.channels), args.out / "pixel_vs_fourier.png")
     if args.figure is not None:
         small_figure(rows, min(6, args.channels), args.figure)
+    if args.caricature is not None:
+        summary["caricature"] = caricatures(backend, args.caricature, args.out, args.size,
+                                            args.seed)  # fmt: skip
+        atomic_write_text(args.out / "summary.json", json.dumps(summary, indent=2))
     return summary
 
 
@@ -156,9 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     p.add_argument("--channels", type=int, default=16, help="channels per layer (16)")
     p.add_argument("--size", type=int, default=128, help="image side (128)")
-    p.add_argument("--steps", type=int, default=128, help="Adam steps (128)")
+    p.add_argument("--steps", type=int, default=256, help="Adam steps (256)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--figure", type=Path, default=None, help="also write the small figure here")
+    p.add_argument("--caricature", type=Path, default=None, metavar="IMAGE",
+                   help="also caricatures and inversions of this image")  # fmt: skip
     p.add_argument("--quick", action="store_true", help="4 channels, 64 px, 20 steps")
     p.add_argument("--progress", action="store_true")
     args = p.parse_args(argv)

@@ -190,7 +190,10 @@ def _make_param(
     if param == "pixel":
         return PixelParam(shape, init=init, seed=seed, std=0.1 if init_std is None else init_std)
     if param == "fourier":
-        return FourierParam(shape, seed=seed, std=0.01 if init_std is None else init_std)
+        f = FourierParam(shape, seed=seed, std=0.01 if init_std is None else init_std)
+        if isinstance(init, np.ndarray):
+            f.set_pixels(init)
+        return f
     raise ValueError(f"maximize: param must be one of {PARAMS}, got {param!r}")
 
 
@@ -208,8 +211,6 @@ def _start_param(
         img = np.asarray(init, np.float32)
         if img.ndim != 4 or img.shape[1] != 3:
             raise ValueError(f"maximize: init image must be (N, 3, H, W) pixels, got {img.shape}")
-        if param != "pixel":
-            raise ValueError("maximize: an init image needs param='pixel'")
         return _make_param(param, tuple(img.shape), init, seed, init_std)  # type: ignore[arg-type]
     h, w = (size, size) if isinstance(size, int) else size
     return _make_param(param, (int(batch), 3, int(h), int(w)), init, seed, init_std)
@@ -319,9 +320,9 @@ def maximize(
     - objective: e.g. ``feature_objective("mixed1", unit=(30, 9, 9))``; maximised.
     - size: image side (or (H, W)); ignored when ``init`` is an image.
     - batch: number of images optimised together (for ``diversity`` or BatchChannels).
-    - init: a constant offset in [-1, 1] (0 = mid grey), 'random', or a pixel image
-      (N, 3, H, W) (DeepDream-style start). Pixel parameterisation only (the Fourier one
-      starts from a random spectrum of std ``init_std``).
+    - init: a pixel image (N, 3, H, W) (DeepDream-style start; both parameterisations), or
+      for 'pixel' a constant offset in [-1, 1] (0 = mid grey) or 'random' (the Fourier
+      parameterisation otherwise starts from Lucid's random spectrum of std ``init_std``).
     - steps: Adam steps.
     - learning_rate: default 1e-3 for 'pixel', 0.05 (Lucid) for 'fourier'; 'pixel' learning
       rates are in half-range units ([-1, 1] for the whole pixel range).

@@ -202,6 +202,14 @@ def test_caricature_matches_and_inverts_on_the_linear_backend():
         caricature(b, img[:2], "lin", steps=1)
 
 
+def test_maximize_from_an_image_in_both_parameterisations():
+    b = _Linear()
+    img = np.random.default_rng(2).uniform(20, 235, (1, 3, 8, 8)).astype(np.float32)
+    for param in ("pixel", "fourier"):
+        res = maximize(b, Channel("lin", 0), init=img, steps=0, param=param)
+        np.testing.assert_allclose(res.images, img, atol=1e-3)  # starts exactly there
+
+
 def test_maximize_bad_input():
     b = _Linear()
     with pytest.raises(ValueError, match="param must be"):
