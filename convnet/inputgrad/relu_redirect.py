@@ -1,4 +1,10 @@
-"""Lucid's redirected ReLU gradient, for the NumPy backend.
+"""Other backward rules for ReLU on the NumPy backend: Lucid's redirection and guided backprop.
+
+:func:`relu_backward_rule` swaps the backward of every ``ReLU`` module of a model for the
+duration of a ``with`` block; the two rules below are what the feature-visualisation and
+attribution methods use it for.
+
+Lucid's redirected ReLU gradient:
 
 A channel whose ReLU is off at every position of the start image has zero gradient: gradient
 ascent never moves the image, and its visualisation stays grey. Lucid (Olah et al., "Feature
@@ -19,7 +25,7 @@ image n::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -70,16 +76,17 @@ def relu_modules(model: Any) -> list[Any]:
 
 
 @contextmanager
-def redirected_relu(backend: Any) -> Iterator[int]:
-    """Within the block, the ReLUs of ``backend.model`` backpropagate with the redirection.
+def relu_backward_rule(model: Any, backward: Callable[[np.ndarray, np.ndarray], np.ndarray]
+                       ) -> Iterator[int]:
+    """Within the block, every ``ReLU`` module of ``model`` (those inside composite modules
+    too) backpropagates with ``backward(dout, cache) -> dx`` instead of ``relu_backward``.
 
-    Yields the number of ReLU modules changed: 0 for a backend without a NumPy model (a TF
-    backend), whose gradients are then unchanged. The modules are restored on exit, also
-    after an exception.
+    Yields the number of ReLU modules changed; they are restored on exit, also after an
+    exception.
     """
-    relus = relu_modules(backend.model) if isinstance(backend, NumpyBackend) else []
+    relus = relu_modules(model)
     for r in relus:
-        r._fns = (r._fns[0], redirected_relu_backward)
+        r._fns = (r._fns[0], backward)
     try:
         yield len(relus)
     finally:
@@ -87,4 +94,34 @@ def redirected_relu(backend: Any) -> Iterator[int]:
             r.__dict__.pop("_fns", None)
 
 
-__all__ = ["redirected_relu", "redirected_relu_backward", "relu_modules"]
+@contextmanager
+def redirected_relu(backend: Any) -> Iterator[int]:
+    """Within the block, the ReLUs of ``backend.model`` backpropagate with the redirection.
+
+    Yields the number of ReLU modules changed: 0 for a backend without a NumPy model (a TF
+    backend), whose gradients are then unchanged.
+    """
+    if not isinstance(backend, NumpyBackend):
+        yield 0
+        return
+    with relu_backward_rule(backend.model, redirected_relu_backward) as n:
+        yield n
+
+
+def guided_relu_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
+    """Guided backpropagation's ReLU rule (Springenberg et al. 2015): pass a gradient only
+    where the forward input and the gradient arriving from above are both positive.
+
+    Inputs: dout (N, ...) upstream gradient; cache: the ReLU's input x (N, ...).
+    Returns dx (N, ...).
+    """
+    return dout * ((cache > 0) & (dout > 0))
+
+
+__all__ = [
+    "guided_relu_backward",
+    "redirected_relu",
+    "redirected_relu_backward",
+    "relu_backward_rule",
+    "relu_modules",
+]
