@@ -35,8 +35,11 @@ from convnet.inputgrad.backend import (
     save_png,
 )
 from convnet.inputgrad.classviz import class_visualization
+from convnet.inputgrad.features import caricature, maximize, visualize_channels
 from convnet.inputgrad.objectives import (
     L2,
+    ActivationDistance,
+    ActivationMatch,
     Channel,
     ClassScore,
     CrossEntropy,
@@ -70,6 +73,11 @@ __all__ = [
     "Neuron",
     "Channel",
     "LayerMean",
+    "ActivationMatch",
+    "ActivationDistance",
+    "maximize",
+    "visualize_channels",
+    "caricature",
     "L2",
     "TotalVariation",
     "optimize_input",
