@@ -63,13 +63,21 @@ def register(subparsers: Any) -> None:
     p.add_argument("--steps", type=positive_int, default=50, help="steps per octave (default 50)")
     p.add_argument("--step-size", type=finite_float(min=0, min_open=True, max=2), default=0.01,
                    help="step in [-1, 1] units of the pixel range (0.01, as the "
-                        "TensorFlow DeepDream tutorial)")  # fmt: skip
+                        "TensorFlow DeepDream tutorial); with --zoom the Adam learning "
+                        "rate")  # fmt: skip
     p.add_argument("--octave-scale", type=finite_float(min=1, min_open=True, max=4), default=1.3,
                    help="octave scale (1.3..1.5)")  # fmt: skip
     p.add_argument("--octaves", type=int_range(1, 20), default=5,
                    help="number of octaves, centred on 1 (1..20)")  # fmt: skip
     p.add_argument("--tile", type=int_range(MIN_TILE, MAX_SIDE), default=512,
                    help=f"tile size for --variant tiled (>= {MIN_TILE})")  # fmt: skip
+    p.add_argument("--zoom", type=finite_float(min=1, min_open=True, max=4), default=None,
+                   metavar="S", help="zoom variant instead of --variant: enlarge the image by "
+                                     "S (1 < S <= 4, e.g. 1.3) between rounds")  # fmt: skip
+    p.add_argument("--zoom-steps", type=int_range(1, 50), default=3, metavar="K",
+                   help="with --zoom: rounds, each of --steps Adam steps (default 3)")  # fmt: skip
+    p.add_argument("--max-shift", type=int_range(0, MAX_SIDE), default=100,
+                   help="with --zoom: random shift in pixels per step (default 100)")  # fmt: skip
     p.add_argument("--size", type=image_side, default=None,
                    help="longer side in pixels after resizing (default: as is)")  # fmt: skip
     add_model_args(p, classifier=False)
@@ -124,10 +132,13 @@ def _budget(args: argparse.Namespace, backend) -> None:
     # the largest octave: octave_scale ** n for the largest n of the centred range
     n_top = args.octaves - args.octaves // 2 - 1
     top = 1.0 if args.variant == "simple" else args.octave_scale**n_top
+    if args.zoom is not None:  # the image grows by --zoom every round
+        top = args.zoom**args.zoom_steps
     hw = (round(h * top), round(w * top))
     tile = (args.tile, args.tile) if args.variant == "tiled" else None
-    check_budget(args, backend, hw, "lower --size or --octaves (or use --variant tiled)",
-                 model_hw=tile)  # fmt: skip
+    fix = ("lower --size, --zoom or --zoom-steps" if args.zoom is not None
+           else "lower --size or --octaves (or use --variant tiled)")  # fmt: skip
+    check_budget(args, backend, hw, fix, model_hw=tile if args.zoom is None else None)
 
 
 def _layers(args: argparse.Namespace) -> dict[str, float]:
@@ -154,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
         pixels = _load_pixels(args.image, args.size, is_grey(backend))
     space = backend.input_space
     watch = Watch(lambda x: np.clip(space.to_pixels(x), 0, 255), "lower --step-size")
+    if args.zoom is not None:
+        return _run_zoom(args, backend, pixels, layers, fixed, watch)
     half = args.octaves // 2
     res = run_interruptible(lambda: deepdream(
         backend, pixels, layers, variant=args.variant, steps=args.steps,
@@ -170,4 +183,28 @@ def run(args: argparse.Namespace) -> int:
             save(o, args.out / f"octave_{k}.png")
     save(res.image, args.out / "dream.png")
     print(f"{args.variant} dream on {', '.join(layers)}: {res.seconds:.1f} s")
+    return 0
+
+
+def _run_zoom(args: argparse.Namespace, backend: Any, pixels: Any, layers: dict[str, float],
+              fixed: tuple[int, int] | None, watch: Watch) -> int:  # fmt: skip
+    from convnet.inputgrad.deepdream import zoom_dream
+
+    if fixed is not None:
+        raise ValueError(f"--zoom enlarges the image, but {args.model} takes only {fixed} images")
+    res = run_interruptible(lambda: zoom_dream(
+        backend, pixels, layers, zoom=args.zoom, zoom_steps=args.zoom_steps, steps=args.steps,
+        max_shift=args.max_shift, learning_rate=args.step_size, seed=args.seed,
+        progress=not args.no_progress,
+    ), watch, args.out / "dream_partial.png")  # fmt: skip
+    if res is None:
+        return 130
+    watch.check(res.image, "the end")
+    save(pixels, args.out / "input.png")
+    for k, o in enumerate(res.octaves):
+        save(o, args.out / f"zoom_{k}.png")
+    save(res.image, args.out / "dream.png")
+    h, w = res.image.shape[2:]
+    print(f"zoom dream x{args.zoom:g}, {args.zoom_steps} rounds on {', '.join(layers)}: "
+          f"{h}x{w}, {res.seconds:.1f} s")  # fmt: skip
     return 0

@@ -64,14 +64,17 @@ def register(subparsers: Any) -> None:
                       help="several channels, rendered together into one grid")  # fmt: skip
     p.add_argument("--steps", type=positive_int, default=2000, help="Adam steps (2000)")
     p.add_argument("--size", type=image_side, default=200, help="image side in pixels (200)")
-    p.add_argument("--shift", type=int_range(0, MAX_SIDE), default=4,
-                   help="max random shift per step (4)")  # fmt: skip
+    p.add_argument("--shift", type=int_range(0, MAX_SIDE), default=None,
+                   help="jitter in pixels (default 8 robust, 4 jitter)")  # fmt: skip
     p.add_argument("--lr", type=positive_float, default=None,
                    help="Adam learning rate (default 1e-3 pixel, 0.05 fourier)")  # fmt: skip
     p.add_argument("--init", type=_init, default=0.0,
                    help="start: a constant offset in [-1, 1] (default 0) or 'random'")  # fmt: skip
-    p.add_argument("--param", choices=("pixel", "fourier"), default="pixel",
+    p.add_argument("--param", choices=("fourier", "pixel"), default="fourier",
                    help="image parameterisation (fourier: decorrelated, Lucid)")  # fmt: skip
+    p.add_argument("--transforms", choices=("robust", "jitter"), default=None,
+                   help="robust: pad, jitter, scale, rotate (Lucid; default with fourier); "
+                        "jitter: random shift only (default with pixel)")  # fmt: skip
     p.add_argument("--diversity", type=nonneg_float, default=0.0,
                    help="diversity weight (with --channels or --batch)")  # fmt: skip
     p.add_argument("--batch", type=int_range(1, 1024), default=1,
@@ -133,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
                  images=images)  # fmt: skip
     common = dict(size=args.size, steps=args.steps, learning_rate=args.lr, max_shift=args.shift,
                   param=args.param, init=args.init, diversity=args.diversity, seed=args.seed,
-                  progress=not args.no_progress)  # fmt: skip
+                  progress=not args.no_progress, transforms=args.transforms)  # fmt: skip
     watch = Watch(lambda a: a, "lower --lr")
     stem = f"features_{args.layer}_{tag}"
     if chans is not None:
