@@ -17,6 +17,9 @@ The estimate (a deliberately simple model, not a simulation of the run)::
   SqueezeNet the estimate is about 1,400 bytes per pixel while the peak resident memory of
   ``convnet classviz --size 1024`` grew by 730; for a two-layer convnet whose 3x3 im2col
   columns outweigh its outputs, 414 estimated against 315 traced (tests/cli).
+* ``EXTRA_BYTES``: what a parameterisation adds per pixel, on top of ``PIXEL_BYTES``:
+  the Fourier parameterisation with the robust transforms (pad, scale, rotate) of feature
+  visualisation measured 210 bytes per pixel more than plain pixels; 256 is used.
 * ``PIXEL_BYTES``: the image, its gradient and optimiser state (64 bytes per pixel covers
   Adam's two moments and a few float32/float64 copies of 3 channels).
 
@@ -58,6 +61,8 @@ __all__ = [
 
 ACTIVATION_FACTOR = 5.0  # floor: forward outputs, caches, gradients, temporaries
 PIXEL_BYTES = 64.0
+#: Extra bytes per pixel of an image parameterisation (see the module docstring).
+EXTRA_BYTES = {"pixel": 0.0, "fourier": 256.0}
 PROBE_SIDE = 96  # large enough for every keras.applications model without its top (>= 75)
 DEFAULT_FRACTION = 0.5
 ENV = "CONVNET_MAX_MEMORY_MB"
@@ -222,18 +227,21 @@ def bytes_per_pixel(backend: Any) -> float:
 
 def estimate_images(backend: Any, hw: tuple[int, int], images: float = 1.0,
                     footprint: Footprint | None = None,
-                    model_hw: tuple[int, int] | None = None) -> Estimate:  # fmt: skip
+                    model_hw: tuple[int, int] | None = None,
+                    extra_per_pixel: float = 0.0) -> Estimate:  # fmt: skip
     """Estimated peak bytes of optimising ``images`` images of ``hw`` pixels through the model.
 
     - footprint: :func:`measure_footprint` if already measured (else measured here).
     - model_hw: the part of the image that goes through the model at once, if smaller
       (a tile); default the whole image.
+    - extra_per_pixel: bytes per image pixel beyond ``PIXEL_BYTES`` (``EXTRA_BYTES``).
     """
     if footprint is None:
         footprint = measure_footprint(backend)
     pixels = float(hw[0]) * float(hw[1]) * images
     through = pixels if model_hw is None else min(pixels, float(model_hw[0] * model_hw[1]))
-    need = footprint.fixed + footprint.per_pixel * through + PIXEL_BYTES * pixels
+    image = (PIXEL_BYTES + extra_per_pixel) * pixels
+    need = footprint.fixed + footprint.per_pixel * through + image
     n = f"{images:g} images of " if images != 1 else ""
     return Estimate(need, f"{n}{hw[0]}x{hw[1]} pixels at ~{footprint.per_pixel:,.0f} bytes "
                           "per pixel")  # fmt: skip

@@ -387,9 +387,11 @@ def save_partial(pixels: np.ndarray, path: Path, step: int) -> None:
 
 
 def check_budget(args: argparse.Namespace, backend: Any, hw: tuple[int, int], fix: str,
-                 images: float = 1.0, model_hw: tuple[int, int] | None = None) -> None:  # fmt: skip
+                 images: float = 1.0, model_hw: tuple[int, int] | None = None,
+                 extra_per_pixel: float = 0.0) -> None:  # fmt: skip
     """Refuse a run whose estimated memory (convnet._memory_budget) is over the limit."""
     from convnet._memory_budget import check_memory, estimate_images
 
-    need = estimate_images(backend, hw, images, model_hw=model_hw)
+    need = estimate_images(backend, hw, images, model_hw=model_hw,
+                           extra_per_pixel=extra_per_pixel)  # fmt: skip
     check_memory(need, getattr(args, "max_memory", None), fix, who=f"convnet {args.command}")

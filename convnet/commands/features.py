@@ -132,8 +132,10 @@ def run(args: argparse.Namespace) -> int:
     _check_channels(backend, args.layer, wanted, args.size)
     hw = tuple(backend.input_shape[1:]) if backend.input_shape is not None else (args.size,) * 2
     images = len(chans) if chans is not None else args.batch
+    from convnet._memory_budget import EXTRA_BYTES
+
     check_budget(args, backend, hw, "lower --size, --batch or the number of --channels",
-                 images=images)  # fmt: skip
+                 images=images, extra_per_pixel=EXTRA_BYTES[args.param])  # fmt: skip
     common = dict(size=args.size, steps=args.steps, learning_rate=args.lr, max_shift=args.shift,
                   param=args.param, init=args.init, diversity=args.diversity, seed=args.seed,
                   progress=not args.no_progress, transforms=args.transforms)  # fmt: skip

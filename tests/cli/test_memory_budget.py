@@ -53,18 +53,19 @@ def test_estimate_is_linear_in_pixels_and_images_and_tiles_cap_the_model_part():
     assert tiled == 1000.0 + 300.0 * 1e4 + mb.PIXEL_BYTES * 1e6
 
 
-def test_estimate_bounds_a_measured_run_without_being_absurd():
+@pytest.mark.parametrize("param", ["pixel", "fourier"])
+def test_estimate_bounds_a_measured_run_without_being_absurd(param):
     """Peak NumPy memory of a real feature-visualisation run vs the estimate."""
     from convnet.inputgrad.features import feature_objective, maximize
 
     b = _fcn_backend()
     size = 400
-    est = mb.estimate_images(b, (size, size)).bytes
+    est = mb.estimate_images(b, (size, size), extra_per_pixel=mb.EXTRA_BYTES[param]).bytes
     obj = feature_objective("conv2", channel=1)
-    maximize(b, obj, size=32, steps=1, init="random")  # compile kernels outside the trace
+    maximize(b, obj, size=32, steps=1, init="random", param=param)  # compile outside the trace
     tracemalloc.start()
     try:
-        maximize(b, obj, size=size, steps=2, init="random")
+        maximize(b, obj, size=size, steps=2, init="random", param=param)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
