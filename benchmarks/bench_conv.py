@@ -1,4 +1,4 @@
-"""Convolution and max-pooling speed: every convnet backend vs TensorFlow vs PyTorch (issue 8).
+"""Convolution and max-pooling speed: every convnet backend vs TensorFlow vs PyTorch.
 
 Shapes (float32; conv stride 1):
 

@@ -70,7 +70,7 @@ def worker(kind: str, size: int, quick: bool, threads: int) -> dict[str, Any]:
     pin_threads_in_process(threads, "tf" if kind == "tf" else "convnet")
     model, note = _numpy_model(size)
     if kind == "numpy":
-        from convnet.inputgrad.backend import NumpyBackend
+        from convnet.backend import NumpyBackend
 
         backend = NumpyBackend(model, model.input_space)
     else:

@@ -1,4 +1,4 @@
-"""Speed-up of the im2col and Numba conv/max-pool backends over the naive loops (issue 2).
+"""Speed-up of the im2col and Numba conv/max-pool backends over the naive loops.
 
 Two configurations, measured in one run (one process, float32 as in training):
 

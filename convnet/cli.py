@@ -16,6 +16,8 @@ from convnet.errors import ConvnetError
 # Order is the order of `convnet --help`.
 COMMANDS = (
     "check",
+    "exercise",
+    "grade",
     "train",
     "compare",
     "saliency",
@@ -35,13 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"convnet.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"convnet.commands.{name}":
-                continue  # subcommand not built yet
-            raise
-        module.register(sub)
+        importlib.import_module(f"convnet.commands.{name}").register(sub)
     return parser
 
 

@@ -118,7 +118,7 @@ def write_autoencoder_figures(model: _AutoencoderBase, data: dict[str, np.ndarra
         summary["manifold_std"] = float(tiles.std())
     else:
         figs.code_dims_scatter(codes, y_test, out / f"{prefix}code_dims.png", dims=(0, 1))
-    # Interpolate between the first test 1 and the first test 7 (the course's favourite pair).
+    # Interpolate between the first test 1 and the first test 7 (two digits whose shapes are close).
     i0, i1 = int(np.flatnonzero(y_test == 1)[0]), int(np.flatnonzero(y_test == 7)[0])
     figs.interpolation_strip(model.decode, codes[i0], codes[i1],
                              out / f"{prefix}interpolation.png")

@@ -1,4 +1,5 @@
-"""The course chapter on autoencoders and generative models, in convnet.
+"""Autoencoders and a variational autoencoder on MNIST, in convnet (the models of
+F. Chollet, *Deep Learning with Python*, 2017, section 8.4, and Kingma & Welling 2014).
 
 Trains on MNIST: the dense autoencoder with a 2-D and a 100-D code, the deep convolutional
 autoencoder with a 2-D code, and the variational autoencoder with a 2-D latent space; writes

@@ -1,4 +1,5 @@
-"""The three DeepDream variants of the course paper (004) side by side, with their run times.
+"""The three DeepDream variants of the TensorFlow DeepDream tutorial side by side, with run times
+(tensorflow.org/tutorials/generative/deepdream).
 
 simple (normalised gradient ascent, step 0.01, at the image's size), octaves (scales 1.3**n,
 n = -2..2, detail carried across) and tiled (octaves with gradients computed per 512-pixel
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convnet.inputgrad.backend import image_to_pixels, save_png
+from convnet.data.images import image_to_pixels, save_png
 from convnet.inputgrad.deepdream import VARIANTS, deepdream, dream_objective
 from convnet.inputgrad.features import grid
 from convnet.inputgrad.param import to_model_input

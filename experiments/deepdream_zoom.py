@@ -1,11 +1,13 @@
-"""DeepDream with zoom steps (course 000, 3.2.1-3.2.2): many small zooms vs few large ones.
+"""DeepDream with zoom steps: many small zooms vs few large ones.
 
-The course dreams ``sky.jpg``-like clouds on InceptionV3 ``mixed3``: Adam (Keras defaults) with
-a random shift of up to 100 pixels, 1000 steps per round, then the image is enlarged by
-``zoom`` = 1.3, ``zoom_steps`` = 3 rounds. Task 3.2.2 asks what many steps with a small factor
-and few steps with a large factor do. Here every combination enlarges the image by about the
-same total factor (~2.2x, next to the course's own 1.3 x 3 = 1.69x), so only the split
-differs, and all results are shown in one figure.
+Zooming into the dream frame by frame is how the original DeepDream notebook
+(github.com/google/deepdream) made its videos. The baseline dreams ``sky.jpg``-like clouds on
+InceptionV3 ``mixed3``: Adam (Keras defaults) with a random shift of up to 100 pixels, 1000
+steps per round, then the image is enlarged by ``zoom`` = 1.3, ``zoom_steps`` = 3 rounds. The
+question is what many steps with a small factor and few steps with a large factor do. Here
+every combination enlarges the image by about the same total factor (~2.2x, next to the
+baseline's 1.3 x 3 = 1.69x), so only the split differs, and all results are shown in one
+figure.
 
 Runs on InceptionV3 when its weights are present, else on Keras MobileNet alpha 0.25
 (``conv_pw_8_relu`` standing in for ``mixed3``).
@@ -25,13 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from convnet.inputgrad.backend import image_to_pixels, save_png
+from convnet.data.images import image_to_pixels, save_png
 from convnet.inputgrad.deepdream import zoom_dream
 from convnet.inputgrad.features import grid
 from convnet.inputgrad.transforms import resize_bilinear
 
 # (zoom factor, zoom steps). Round 0 does not zoom, so the total enlargement is
-# zoom**(steps - 1): ~2.2x for all but the first, the course's own (1.3, 3) = 1.69x.
+# zoom**(steps - 1): ~2.2x for all but the first, the baseline's (1.3, 3) = 1.69x.
 COMBINATIONS = ((1.3, 3), (1.12, 8), (1.3, 4), (1.48, 3), (2.2, 2))
 
 
@@ -47,13 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("runs/deepdream_zoom"))
     p.add_argument("--image", default=None, help="default $CONVNET_DATA_DIR/images/sky.jpg")
-    p.add_argument("--size", type=int, default=256, help="longer side of the start (course 256)")
+    p.add_argument("--size", type=int, default=256, help="longer side of the start (256)")
     p.add_argument("--total-steps", type=int, default=600,
                    help="Adam steps shared by all rounds of one combination (600)")  # fmt: skip
     p.add_argument("--lr", type=float, default=0.01,
-                   help="Adam learning rate in [-1, 1] units (course: 1e-3 with 1000 steps "
+                   help="Adam learning rate in [-1, 1] units (baseline: 1e-3 with 1000 steps "
                         "per round; larger here so fewer steps show the effect)")  # fmt: skip
-    p.add_argument("--shift", type=int, default=100, help="random shift (course 100)")
+    p.add_argument("--shift", type=int, default=100, help="random shift (100)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     import os

@@ -1,11 +1,12 @@
-"""Feature visualisation of single units, whole channels and deeper layers (course 000, 3.1).
+"""Feature visualisation of single units, whole channels and deeper layers (Olah et al.,
+"Feature Visualization", Distill 2017).
 
-The course's settings are the defaults for InceptionV3 (run when its ImageNet weights are in
+The reference settings are the defaults for InceptionV3 (run when its ImageNet weights are in
 ``$KERAS_HOME/models``): layer ``mixed1``, unit (y, x, channel) = (9, 9, 30) and channel 30,
 a 200x200 input from the constant 0 ("offset"), 2000 Adam steps (Keras defaults), random
 shift 4. The same experiment runs on the weights available here: Keras MobileNet alpha 0.25
 (TF backend; ``conv_pw_3_relu`` plays the part of ``mixed1``) and SqueezeNet (NumPy; fire3,
-from a random start since a grey image leaves most of its units at zero). Beyond the course:
+from a random start since a grey image leaves most of its units at zero). Also, as in Olah et al.:
 the decorrelated Fourier parameterisation and a diversity term, with and without, in one
 figure.
 
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convnet.inputgrad.backend import save_png
+from convnet.data.images import save_png
 from convnet.inputgrad.features import (
     COURSE_LAYER,
     COURSE_SHIFT,
@@ -39,14 +40,14 @@ from convnet.inputgrad.features import (
     visualize_channels,
 )
 
-# model -> settings. 'unit'/'channel' follow the course (a shallow mixed layer, one unit near
-# the top-left, channel 30); 'deep' is the deeper layer of task 3.1.4.
+# model -> settings. 'unit'/'channel' follow the reference settings (a shallow mixed layer, one
+# unit near the top-left, channel 30); 'deep' is a deeper layer, for comparison.
 SETTINGS = {
     "inception_v3": dict(layer=COURSE_LAYER, unit=COURSE_UNIT, channel=30, deep="mixed5",
                          size=COURSE_SIZE, steps=COURSE_STEPS, lr=1e-3, init=0.0,
                          grid_steps=512, grid_lr=0.05),
     # MobileNet's unit (9, 9, 30) is off (ReLU = 0) on a grey image, so no gradient reaches
-    # the input from the course's zero offset: start that one from noise.
+    # the input from the zero offset: start that one from noise.
     "mobilenet_025": dict(layer="conv_pw_3_relu", unit=(30, 9, 9), channel=30,
                           deep="conv_pw_11_relu", size=COURSE_SIZE, steps=COURSE_STEPS, lr=1e-3,
                           init=0.0, unit_init="random", grid_steps=512, grid_lr=0.05),
@@ -73,7 +74,7 @@ def load(name: str):
 
 
 def _live_unit(backend, s: dict) -> tuple[int, int, int]:
-    """The course's unit if it responds to the start image, else the most active channel at
+    """The reference unit if it responds to the start image, else the most active channel at
     the same position: a ReLU unit that is 0 there gets no gradient and never moves."""
     from convnet.inputgrad.param import PixelParam, to_model_input
 
@@ -111,7 +112,7 @@ def run_model(name: str, backend, s: dict, out: Path, quick: bool, seed: int) ->
         probe = np.zeros((1, 3, 96, 96), np.float32)
         n_ch = backend.forward(probe, [layer])[layer].shape[1]
         chans = [int(c) for c in np.linspace(0, n_ch - 1, 8)]
-        # Deeper layers need a livelier start (course: "einen höheren offset").
+        # Deeper layers need a livelier start (a larger constant offset).
         r = visualize_channels(backend, layer, chans, size=s["size"] // 2 + 32, steps=gsteps,
                                learning_rate=s["grid_lr"], max_shift=COURSE_SHIFT,
                                init="random", seed=seed, progress=True)  # fmt: skip

@@ -1,7 +1,8 @@
 """FGSM against the NumPy SqueezeNet: prediction and confidence versus epsilon.
 
-The course's experiment (FGSM against an ImageNet classifier) on the labrador
-(``YellowLabradorLooking_new.jpg``, SqueezeNet: 208 Labrador retriever) and on the course's
+FGSM (Goodfellow et al. 2015) against an ImageNet classifier, as in the TensorFlow FGSM
+tutorial (tensorflow.org/tutorials/generative/adversarial_fgsm), on its labrador
+(``YellowLabradorLooking_new.jpg``, SqueezeNet: 208 Labrador retriever) and on an ImageNet
 police van (``n03977966_police_van.JPEG``). SqueezeNet calls the police van a *minivan*
 (656, p 0.57), not 734 police van, so the attack there moves away from 656, the model's own
 prediction, and the table also lists p(734).
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         note = f"{fname}: clean prediction {label} {names[label]} {p0[label]:.3f}"
         if extra is not None and extra != label:
             note += (
-                f" (the course's label is {extra} {names[extra]}, p = {p0[extra]:.3f}: "
+                f" (the file's label is {extra} {names[extra]}, p = {p0[extra]:.3f}: "
                 f"SqueezeNet calls it {names[label]}; the attack moves away from {label})"
             )
         rows, advs = sweep(backend, x, label, eps_list, names, extra)

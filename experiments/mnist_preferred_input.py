@@ -1,8 +1,8 @@
-"""Preferred input of each output unit of the course notebook's MNIST network.
+"""Preferred input of each output unit of a small MNIST network (activation maximisation).
 
 ``MnistConvNet`` (5 filters 11x11, relu, flatten, dense 10) is trained on MNIST scaled to
 [-1, 1] with ``convnet.solver.Solver`` (or loaded with ``--model``); then for every digit the
-input is optimised as in the notebook: start at 0.7 everywhere, Adam (Keras defaults),
+input is optimised: start at 0.7 everywhere, Adam (Keras defaults),
 maximise the softmax output of that unit, clip to [-1, 1] after each step, at most 500 steps.
 Writes ``preferred_inputs.png`` (the ten pictures with p(digit)), ``preferred_inputs.npz``,
 the trained model (``mnist_convnet.npz``) and ``summary.txt``.

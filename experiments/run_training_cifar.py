@@ -1,7 +1,7 @@
-"""Exercise 17 (b): BasicConvNet on CIFAR-10 and a picture of its filters.
+"""BasicConvNet on CIFAR-10 and a picture of its filters.
 
 Trains on whichever ``data_batch_*`` files are present (the last 1000 images validate),
-reports the test accuracy on the 10000 test images (the course expects just over 40%) and
+reports the test accuracy on the 10000 test images (a few epochs give just over 40%) and
 writes the model, curves and ``filters.png`` (conv1's weights ``(F, 3, HH, WW)``: one colour
 tile per filter, F tiles in a grid, each HH x WW pixels) to ``--out``::
 
@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from convnet.commands.train import run_training
+from convnet.training import run_training
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""Exercise 17 (a): BasicConvNet on MNIST.
+"""BasicConvNet on MNIST: overfitting a tiny subset, then one epoch on all digits.
 
 1. on only the first 40 training digits for 20 epochs, and for 100 epochs;
 2. on all 50000 training digits for one epoch.
@@ -19,7 +19,7 @@ import argparse
 import json
 from pathlib import Path
 
-from convnet.commands.train import load_dataset, run_training
+from convnet.training import load_dataset, run_training
 
 # The 40-digit runs see each digit many times: a small batch gives several updates per epoch;
 # their per-epoch validation uses a random 500 of the 10000 validation digits (else the

@@ -1,5 +1,5 @@
-"""Class model visualisation on the NumPy SqueezeNet (Simonyan et al. 2014; the course's
-exercise with the cs231n settings).
+"""Class model visualisation on the NumPy SqueezeNet (Simonyan et al. 2014, with the settings
+of the cs231n network-visualisation assignment, cs231n.github.io).
 
 For each class: start from noise around mid-grey, ascend ``score - 1e-3 ||z||^2`` (z the
 standardised image) with L2-normalised steps of 25 standardised units, jitter 16 px, a blur of

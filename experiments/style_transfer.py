@@ -1,13 +1,14 @@
 """Neural style transfer of tubingen.jpg in the styles of starry_night.jpg and
-composition_vii.jpg (course 000, 3.4; exercise sheet 003, Aufgabe 18), with loss-term curves.
+composition_vii.jpg (Gatys et al. 2016), with loss-term curves.
 
-Gatys et al. from the content image, Adam with the course's settings (learning rate 0.02,
-beta1 0.99, epsilon 0.1) on pixels / 255:
+Gatys et al. from the content image, Adam with the settings of the TensorFlow style-transfer
+tutorial (tensorflow.org/tutorials/generative/style_transfer: learning rate 0.02, beta1 0.99,
+epsilon 0.1) on pixels / 255:
 
 * NumPy backend: SqueezeNet, style relu1, fire3, fire4, fire5 (the cs231n choice) with
   weights balancing their losses, content fire6;
-* TF backend: VGG19 (block1_conv1..block5_conv1 style, block5_conv2 content, the course's
-  setting) when its weights are present, else Keras MobileNet alpha 0.25 as the stand-in.
+* TF backend: VGG19 (block1_conv1..block5_conv1 style, block5_conv2 content, the
+  tutorial's setting) when its weights are present, else Keras MobileNet alpha 0.25 as the stand-in.
 
     python experiments/style_transfer.py --out runs/style_transfer
     python experiments/style_transfer.py --steps 50 --size 128 --out /tmp/style   # quicker
@@ -26,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from convnet.commands.style import plot_losses
+from convnet.data.images import image_to_pixels, save_png
 from convnet.inputgrad import style as S
-from convnet.inputgrad.backend import image_to_pixels, save_png
 from convnet.inputgrad.features import grid
+from convnet.viz.curves import plot_losses
 
 STYLES = ("starry_night", "composition_vii")
 

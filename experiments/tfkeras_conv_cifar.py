@@ -1,4 +1,4 @@
-"""The course exercise: a Keras Sequential convnet like BasicConvNet, trained on CIFAR-10.
+"""A Keras Sequential convnet like BasicConvNet, trained on CIFAR-10 next to convnet's twin.
 
 The Keras model is written with the Sequential API on its own (not converted from convnet):
 
@@ -39,7 +39,7 @@ from compare_keras_training import (  # noqa: E402
 
 def keras_cifar_convnet(num_filters: int = 32, filter_size: int = 7, hidden: int = 100,
                         seed: int = 0):
-    """The exercise's model, Keras Sequential API, NHWC input (32, 32, 3)."""
+    """BasicConvNet's architecture in the Keras Sequential API, NHWC input (32, 32, 3)."""
     keras = import_keras()
     keras.utils.set_random_seed(seed)
     L = keras.layers
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + epoch_table(res["epochs"]))
     last = res["epochs"][-1]
     print(f"\nKeras test accuracy {last['keras_test_acc']:.4f} "
-          f"(the exercise expects its BasicConvNet run to reach a little over 40%)")
+          f"(a short BasicConvNet run reaches a little over 40%)")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "summary.json").write_text(json.dumps(
         {"args": {k: str(v) for k, v in vars(args).items()}, "epochs": res["epochs"]}, indent=1

@@ -24,7 +24,8 @@ def register(subparsers) -> None:
     t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     t.add_argument("--beta", type=float, default=1.0, help="VAE: weight of the KL term")
     t.add_argument("--course-loss", action="store_true",
-                   help="VAE: the course notebook's loss weighting (pixel-mean BCE + 5e-4 KL)")
+                   help="VAE: the loss weighting of Chollet's Deep Learning with Python, "
+                        "section 8.4 (pixel-mean BCE + 5e-4 KL)")
     t.add_argument("--subset", type=int, default=None, help="train on the first N digits")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--grid", type=int, default=15, help="manifold grid size (2-D codes)")

@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from convnet.commands.saliency import add_model_args, class_names, format_top, label, load, save
+from convnet.commands._common import add_output_args, class_names, format_top, label, save
+from convnet.commands._model import add_model_args, load_model
 
 
 def register(subparsers: Any) -> None:
@@ -28,16 +29,15 @@ def register(subparsers: Any) -> None:
     p.add_argument("--blur-sigma", type=float, default=0.5, help="blur sigma in pixels (0.5)")
     p.add_argument("--jitter", type=int, default=16, help="max random shift in pixels (16)")
     p.add_argument("--size", type=int, default=None, help="image size (model size or 227)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_model_args(p)
+    add_model_args(p, classifier=True)
+    add_output_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from convnet.inputgrad.classviz import class_visualization
 
-    backend = load(args)
+    backend = load_model(args)
     names = class_names(backend)
     x, hist = class_visualization(
         backend, args.class_idx, steps=args.steps, l2=args.l2, lr=args.lr,

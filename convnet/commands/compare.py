@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from convnet._io import atomic_write_text
+
 MODELS = ("basic", "fc", "mnistconv")
 
 
@@ -79,5 +81,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"model: {args.model} ({model.name}), input {x.shape}, seed {args.seed}")
     print(report)
     if args.json is not None:
-        args.json.write_text(json.dumps(report.to_dict(), indent=2))
+        atomic_write_text(args.json, json.dumps(report.to_dict(), indent=2))
     return 0 if report.passed else 1

@@ -12,7 +12,26 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from convnet.commands.features import DREAM_LAYERS, add_model_args, load_model, model_family, save
+from convnet.commands._common import (
+    add_output_args,
+    check_file,
+    fixed_size,
+    is_grey,
+    load_pixels,
+    save,
+)
+from convnet.commands._model import add_model_args, load_model
+from convnet.model_spec import model_family
+
+# Reasonable layers per model family when the user names none.
+DREAM_LAYERS = {
+    "squeezenet": {"fire5": 1.0, "fire7": 1.0},
+    "inception_v3": {"mixed3": 1.0, "mixed5": 1.0},
+    "mobilenet": {"conv_pw_5_relu": 1.0, "conv_pw_8_relu": 1.0},
+    "mobilenet_v2": {"block_6_expand_relu": 1.0, "block_10_expand_relu": 1.0},
+    "vgg16": {"block4_conv3": 1.0, "block5_conv3": 1.0},
+    "vgg19": {"block4_conv4": 1.0, "block5_conv4": 1.0},
+}
 
 
 def register(subparsers: Any) -> None:
@@ -28,13 +47,15 @@ def register(subparsers: Any) -> None:
     p.add_argument("--variant", choices=("simple", "octaves", "tiled"), default="octaves")
     p.add_argument("--steps", type=int, default=50, help="steps per octave (default 50)")
     p.add_argument("--step-size", type=float, default=0.01,
-                   help="step in [-1, 1] units of the pixel range (course 0.01)")  # fmt: skip
+                   help="step in [-1, 1] units of the pixel range (0.01, as the "
+                        "TensorFlow DeepDream tutorial)")  # fmt: skip
     p.add_argument("--octave-scale", type=float, default=1.3, help="octave scale (1.3..1.5)")
     p.add_argument("--octaves", type=int, default=5, help="number of octaves, centred on 1")
     p.add_argument("--tile", type=int, default=512, help="tile size for --variant tiled")
     p.add_argument("--size", type=int, default=None,
                    help="longer side in pixels after resizing (default: as is)")  # fmt: skip
-    add_model_args(p)
+    add_model_args(p, classifier=False)
+    add_output_args(p)
     p.set_defaults(func=run)
 
 
@@ -54,27 +75,22 @@ def parse_layers(text: str) -> dict[str, float]:
     return out
 
 
-def _load_pixels(path: str, size: int | None):
-    from pathlib import Path
-
+def _load_pixels(path: str, size: int | None, grey: bool):
+    """The image as (1, C, H, W) pixels, its longer side resized to ``size`` if given."""
     from PIL import Image
 
-    from convnet.inputgrad.backend import image_to_pixels
-
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"image {path} does not exist")
     if size is None:
-        return image_to_pixels(path)
+        return load_pixels(path, grey=grey)
+    check_file(path)
     with Image.open(path) as im:
         w, h = im.size
     s = size / max(w, h)
-    return image_to_pixels(path, size=(max(1, round(h * s)), max(1, round(w * s))))
+    return load_pixels(path, (max(1, round(h * s)), max(1, round(w * s))), grey=grey)
 
 
 def run(args: argparse.Namespace) -> int:
     from convnet.inputgrad.deepdream import deepdream
 
-    pixels = _load_pixels(args.image, args.size)
     if args.layers is not None:
         layers = parse_layers(args.layers)
     else:
@@ -83,6 +99,11 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"no default dream layers for {args.model!r}: pass --layers")
         layers = DREAM_LAYERS[fam]
     backend = load_model(args)
+    fixed = fixed_size(backend)
+    if fixed is not None:  # such a model takes no other size (so only --variant simple works)
+        pixels = load_pixels(args.image, fixed, grey=is_grey(backend))
+    else:
+        pixels = _load_pixels(args.image, args.size, is_grey(backend))
     half = args.octaves // 2
     res = deepdream(
         backend, pixels, layers, variant=args.variant, steps=args.steps,

@@ -16,14 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from convnet.commands.saliency import (
-    add_model_args,
-    class_names,
-    format_top,
-    load,
-    load_input,
-    save,
-)
+from convnet.commands._common import add_output_args, class_names, format_top, load_input, save
+from convnet.commands._model import add_model_args, load_model
+from convnet.data.images import image_to_pixels
 
 
 def register(subparsers: Any) -> None:
@@ -43,15 +38,15 @@ def register(subparsers: Any) -> None:
     p.add_argument("--step", type=float, default=1.0,
                    help="iterative FGSM step in pixel levels (1)")  # fmt: skip
     p.add_argument("--max-steps", type=int, default=100, help="fooling image: step limit")
-    add_model_args(p)
+    add_model_args(p, classifier=True)
+    add_output_args(p, seed=False, progress=False)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from convnet.inputgrad.adversarial import fgsm, fooling_image, iterative_fgsm
-    from convnet.inputgrad.backend import image_to_pixels
 
-    backend = load(args)
+    backend = load_model(args)
     space = backend.input_space
     x = load_input(backend, args.image)
     names = class_names(backend)

@@ -4,86 +4,23 @@
     convnet saliency dog.jpg --class 208 --smoothgrad 25 --model keras:mobilenet_v2
 
 Writes ``input.png`` and ``saliency.png`` (max |d score / d pixel| over channels, scaled to
-its maximum) into ``--out`` and prints the top-5 predictions. The helpers here are shared by
-``convnet classviz`` and ``convnet fool``.
+its maximum) into ``--out`` and prints the top-5 predictions.
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-
-def add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--model",
-        default="squeezenet",
-        help="squeezenet (default, NumPy), a model .npz saved with Sequential.save, or "
-        "keras:NAME (a keras.applications model with its classifier, e.g. keras:mobilenet_v2)",
-    )
-    p.add_argument(
-        "--input-space",
-        default=None,
-        help="override the model's input preprocessing (caffe_bgr_0_255, caffe_vgg, "
-        "tf_minus1_1, torch_imagenet, unit_rgb, mnist_minus1_1, mnist_0_1)",
-    )
-    p.add_argument("--out", type=Path, default=Path("out"), help="output folder (default out)")
-
-
-def load(args: argparse.Namespace) -> Any:
-    from convnet.inputgrad.backend import load_backend
-
-    return load_backend(args.model, args.input_space)
-
-
-def image_size(backend: Any) -> tuple[int, int]:
-    """The size images are resized to: the model's fixed size, else 227 (SqueezeNet)."""
-    if backend.input_shape is not None:
-        return tuple(backend.input_shape[1:])  # type: ignore[return-value]
-    return (227, 227)
-
-
-def load_input(backend: Any, path: str) -> np.ndarray:
-    """Image file -> (1, C, H, W) model-space input at the model's size."""
-    from convnet.inputgrad.backend import image_to_pixels
-
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"image {path} does not exist")
-    grey = backend.input_space.channels == 1
-    return backend.input_space.to_model(image_to_pixels(path, image_size(backend), grey=grey))
-
-
-def class_names(backend: Any) -> list[str] | None:
-    """ImageNet names for 1000-class models, else None (indices are printed)."""
-    if backend.num_classes != 1000:
-        return None
-    try:
-        from convnet.data.imagenet import imagenet_labels
-
-        return [name for _, name in imagenet_labels()]
-    except Exception:  # noqa: BLE001 - labels are a nicety; indices still print
-        return None
-
-
-def label(c: int, names: list[str] | None) -> str:
-    return f"{c} {names[c]}" if names else str(c)
-
-
-def format_top(probs: np.ndarray, names: list[str] | None, top: int = 5) -> str:
-    """'817 sports_car 0.910, 511 convertible 0.058, ...' for one row of probabilities."""
-    idx = np.argsort(-probs)[:top]
-    return ", ".join(f"{label(int(i), names)} {probs[i]:.3f}" for i in idx)
-
-
-def save(pixels: np.ndarray, path: Path) -> Path:
-    from convnet.inputgrad.backend import save_png
-
-    path = save_png(pixels, path)
-    print(f"wrote {path}")
-    return path
+from convnet.commands._common import (
+    add_output_args,
+    class_names,
+    format_top,
+    label,
+    load_input,
+    save,
+)
+from convnet.commands._model import add_model_args, load_model
 
 
 def register(subparsers: Any) -> None:
@@ -99,15 +36,15 @@ def register(subparsers: Any) -> None:
                    help="average over this many noisy copies (SmoothGrad; 0 = plain)")  # fmt: skip
     p.add_argument("--noise", type=float, default=0.15,
                    help="SmoothGrad noise, fraction of the pixel range (0.15)")  # fmt: skip
-    p.add_argument("--seed", type=int, default=0)
-    add_model_args(p)
+    add_model_args(p, classifier=True)
+    add_output_args(p, progress=False)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from convnet.inputgrad.saliency import saliency_map
 
-    backend = load(args)
+    backend = load_model(args)
     x = load_input(backend, args.image)
     names = class_names(backend)
     probs = backend.predict_proba(x)[0]

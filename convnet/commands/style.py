@@ -1,7 +1,7 @@
 """``convnet style``: neural style transfer (Gatys et al.) of a content photo in a style.
 
     convnet style images/tubingen.jpg images/starry_night.jpg --size 192 --steps 200
-    convnet style photo.jpg painting.jpg --model keras:vgg19          # the course's setting
+    convnet style photo.jpg painting.jpg --model keras:vgg19          # Gatys et al.'s network
     convnet style photo.jpg painting.jpg --optimizer lbfgs --init noise
 
 Writes ``content.png``, ``style.png``, ``styled.png`` and ``losses.png`` (style, content and TV
@@ -13,7 +13,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from convnet.commands.features import add_model_args, load_model, model_family, save
+from convnet.commands._common import (
+    add_output_args,
+    check_file,
+    fixed_size,
+    is_grey,
+    load_pixels,
+    save,
+)
+from convnet.commands._model import add_model_args, load_model
+from convnet.model_spec import model_family
+from convnet.viz.curves import plot_losses
 
 
 def register(subparsers: Any) -> None:
@@ -34,9 +44,11 @@ def register(subparsers: Any) -> None:
                    help="default per model (squeezenet 1e3, mobilenet 1e4, vgg 1e2)")  # fmt: skip
     p.add_argument("--tv-weight", type=float, default=0.0, help="total variation weight")
     p.add_argument("--optimizer", choices=("adam", "lbfgs"), default="adam")
-    p.add_argument("--lr", type=float, default=0.02, help="Adam learning rate (course 0.02)")
+    p.add_argument("--lr", type=float, default=0.02,
+                   help="Adam learning rate (0.02, as the TensorFlow style-transfer tutorial)")
     p.add_argument("--init", choices=("content", "noise"), default="content")
-    add_model_args(p)
+    add_model_args(p, classifier=False)
+    add_output_args(p)
     p.set_defaults(func=run)
 
 
@@ -58,37 +70,11 @@ def _defaults(model: str) -> tuple[list[str], list[float], str, float]:
                      "and --content-layer")  # fmt: skip
 
 
-def plot_losses(history: dict[str, list[float]], path: Any, title: str = "") -> None:
-    """Style, content, TV and total loss over the steps (log scale) into ``path``."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for k in ("total", "style", "content", "tv"):
-        v = history.get(k, [])
-        if v and max(v) > 0:
-            ax.plot(range(len(v)), v, label=k)
-    ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel("weighted loss")
-    ax.set_title(title)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    print(f"wrote {path}")
-
-
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from convnet.inputgrad.backend import image_to_pixels
     from convnet.inputgrad.style import style_transfer
 
     for f in (args.content, args.style):
-        if not Path(f).is_file():
-            raise FileNotFoundError(f"image {f} does not exist")
-    content = image_to_pixels(args.content, size=args.size)
-    style = image_to_pixels(args.style, size=args.size)
+        check_file(f)
     custom = args.style_layers is not None and args.content_layer is not None
     d_layers, d_weights, d_content, d_cw = ([], [], "", 1.0) if custom else _defaults(args.model)
     style_layers = args.style_layers.split(",") if args.style_layers else d_layers
@@ -101,6 +87,10 @@ def run(args: argparse.Namespace) -> int:
         sw = d_weights if args.style_layers is None else 1.0
     cw = args.content_weight if args.content_weight is not None else d_cw
     backend = load_model(args)
+    grey = is_grey(backend)
+    size = fixed_size(backend) or args.size  # a fixed-size model takes no other size
+    content = load_pixels(args.content, size, grey=grey)
+    style = load_pixels(args.style, size, grey=grey)
     res = style_transfer(
         backend, content, style, style_layers=style_layers, content_layer=content_layer,
         style_weights=sw, content_weight=cw, tv_weight=args.tv_weight,
@@ -111,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     save(content, args.out / "content.png")
     save(style, args.out / "style.png")
     save(res.image, args.out / "styled.png")
-    plot_losses(res.history, args.out / "losses.png", f"{args.model}, {args.size} px")
+    path = plot_losses(res.history, args.out / "losses.png", f"{args.model}, {args.size} px")
+    print(f"wrote {path}")
     h = res.history
     print(f"style loss {h['style'][0]:.4g} -> {h['style'][-1]:.4g}, content loss "
           f"{h['content'][0]:.4g} -> {h['content'][-1]:.4g} ({res.seconds:.1f} s)")  # fmt: skip

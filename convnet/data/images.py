@@ -9,11 +9,11 @@ its own preprocessing (value range, channel order) in one documented place.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from convnet._io import atomic_write
 from convnet.errors import DataError, DataNotFoundError
 
 __all__ = [
@@ -26,7 +26,7 @@ __all__ = [
     "preprocess_digit",
 ]
 
-# 64 megapixels: far above any photo the course uses (the largest is 10 MP) yet small
+# 64 megapixels: far above any photo in the examples (the largest is 10 MP) yet small
 # enough that a hostile or mistaken file cannot take gigabytes once decoded to float32.
 MAX_PIXELS = 64_000_000
 
@@ -205,15 +205,8 @@ def save_image(
         f = (a.astype(np.float64) - lo) * (255.0 / (hi - lo))
         a = np.clip(np.rint(np.nan_to_num(f, nan=0.0)), 0, 255).astype(np.uint8)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            Image.fromarray(a).save(out, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_write(path, "wb") as out:
+        Image.fromarray(a).save(out, format="PNG")
     return path
 
 
@@ -256,7 +249,7 @@ def preprocess_digit(
     Inputs:
     - path: image file, or an array (H, W) / (H, W, C) with values in [0, 255].
     - invert: True/False to force, None to decide automatically.
-    - value_range: (lo, hi) of the output (the course's MnistConvNet wants (-1, 1)).
+    - value_range: (lo, hi) of the output (``MnistConvNet`` wants (-1, 1)).
     - max_pixels: as in :func:`load_image`.
 
     Returns: float32 array (1, 1, 28, 28): background ``lo``, strokes up to ``hi``.
@@ -380,11 +373,11 @@ def pixels_to_uint8(pixels: np.ndarray) -> np.ndarray:
 
 
 def save_png(pixels: np.ndarray, path: str | Path) -> Path:
-    """Write pixels (1, C, H, W) as an 8-bit PNG; returns the path."""
+    """Write pixels (1, C, H, W) as an 8-bit PNG, atomically; returns the path."""
     from PIL import Image
 
     a = pixels_to_uint8(pixels)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a).save(path)
+    with atomic_write(path, "wb") as out:
+        Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a).save(out, format="PNG")
     return path

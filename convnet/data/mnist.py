@@ -102,7 +102,7 @@ def load_mnist(
     value_range: tuple[float, float] = (0.0, 1.0),
     download: bool = True,
 ) -> dict[str, np.ndarray]:
-    """Load MNIST, split off a validation set (the course's 50000/10000 by default).
+    """Load MNIST, split off a validation set (the common 50000/10000 split by default).
 
     Files are searched as in :func:`convnet.data.store.find_data_file` (``path``, then
     ``$CONVNET_DATA_DIR/mnist``, then the cache) and downloaded if missing.
@@ -114,7 +114,7 @@ def load_mnist(
     - dtype: ``"uint8"`` (default) returns raw pixels 0..255; a float dtype (``"float32"``,
       ``"float64"``) returns pixels mapped linearly from [0, 255] onto ``value_range``.
     - value_range: (lo, hi) for float output: ``(0, 1)`` (default) or ``(-1, 1)`` (the
-      course's MnistConvNet input). Ignored for uint8.
+      ``MnistConvNet``'s input). Ignored for uint8.
     - download: allow downloading missing files.
 
     Returns a dict of NCHW images and int64 labels in 0..9:

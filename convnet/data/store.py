@@ -42,6 +42,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from convnet._io import atomic_path
 from convnet.errors import DataError, DataNotFoundError
 
 __all__ = [
@@ -431,15 +432,10 @@ def download_file(
     only_bad_content = True
     for url in urls:
         for attempt in range(retries):
-            fd, tmp_name = tempfile.mkstemp(
-                dir=dest.parent, prefix=f".{dest.name}.", suffix=".part"
-            )
-            os.close(fd)
-            tmp = Path(tmp_name)
             try:
-                _fetch(url, tmp, timeout, progress, dest.name)
-                _verify(tmp, sha256, gunzip_sha256, size, url)
-                os.replace(tmp, dest)
+                with atomic_path(dest) as tmp:
+                    _fetch(url, tmp, timeout, progress, dest.name)
+                    _verify(tmp, sha256, gunzip_sha256, size, url)
                 return dest
             except _Retryable as e:
                 only_bad_content = False
@@ -453,9 +449,6 @@ def download_file(
             except (_Permanent, urllib.error.HTTPError) as e:
                 only_bad_content = False
                 failures.append(f"{url}: {_describe(e)}")
-            finally:
-                if tmp.exists():
-                    tmp.unlink()
             break
     detail = "; ".join(failures)
     if only_bad_content:

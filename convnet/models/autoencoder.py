@@ -1,13 +1,17 @@
-"""Autoencoders and a variational autoencoder (the course chapter on generative models).
+"""Autoencoders and a variational autoencoder on MNIST.
+
+The VAE is Kingma & Welling's ("Auto-Encoding Variational Bayes", ICLR 2014); the
+convolutional encoder and decoder follow F. Chollet, *Deep Learning with Python* (Manning,
+2017), section 8.4.
 
 Each model has an ``encoder`` and a ``decoder``, both :class:`~convnet.models.Sequential`
 models usable on their own (``encode`` a batch, ``decode`` latent vectors), and the
 ``params``/``grads``/``loss`` interface the :class:`~convnet.solver.Solver` trains, with the
 input as its own target (``Solver(..., unsupervised=True)``).
 
-* :class:`Autoencoder` -- dense 784 -> k -> 784 with a linear code and MSE loss (the course
-  uses k = 2 and k = 100);
-* :class:`ConvAutoencoder` -- the course's deep autoencoder: conv 32 3x3, conv 64 3x3 stride 2,
+* :class:`Autoencoder` -- dense 784 -> k -> 784 with a linear code and MSE loss (k = 2 to
+  draw the code space, k = 100 for a good reconstruction);
+* :class:`ConvAutoencoder` -- a deep autoencoder: conv 32 3x3, conv 64 3x3 stride 2,
   conv 64, conv 64, flatten, dense 32 relu, dense 2; decoder dense -> reshape -> transposed
   conv 32 3x3 stride 2 -> conv 1 3x3 -> sigmoid; binary cross-entropy loss;
 * :class:`VAE` -- the same encoder ending in ``z_mean`` and ``z_log_var`` (a
@@ -31,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from convnet._io import atomic_save_npz
 from convnet.errors import CheckpointError
 from convnet.layers import bce_with_logits_loss, gaussian_kl, mse_loss, sigmoid_forward
 from convnet.models.init import as_generator
@@ -45,7 +50,7 @@ from convnet.models.modules import (
     _ChildView,
     register_layer,
 )
-from convnet.models.sequential import Sequential, atomic_savez
+from convnet.models.sequential import Sequential
 
 IMAGE_SHAPE = (1, 28, 28)
 
@@ -124,7 +129,7 @@ class GaussianHead(Module):
 
 
 def _conv_trunk(dtype, seed: int) -> list[Module]:
-    """The course's encoder convolutions: 28x28x1 -> 14x14x64."""
+    """The encoder convolutions (Chollet 2017, section 8.4): 28x28x1 -> 14x14x64."""
     return [
         Conv2D(1, 32, 3, stride=1, pad=1, name="conv1", dtype=dtype, init=INIT, seed=seed),
         ReLU(name="relu1"),
@@ -141,7 +146,7 @@ def _conv_trunk(dtype, seed: int) -> list[Module]:
 
 
 def _conv_decoder(latent_dim: int, dtype, seed: int) -> Sequential:
-    """The course's decoder: dense -> 14x14x64 -> transposed conv 32 (stride 2) -> conv 1.
+    """The decoder (Chollet 2017): dense -> 14x14x64 -> transposed conv 32 (stride 2) -> conv 1.
 
     The last layer outputs *logits*; :meth:`decode` applies the sigmoid. Training uses the
     logits with a numerically stable binary cross-entropy.
@@ -257,7 +262,7 @@ class _AutoencoderBase:
         """Write the parameters and the configuration to ``path`` (.npz, atomically)."""
         arrays = {k: np.asarray(v) for k, v in self.params.items()}
         arrays["__config__"] = np.array(json.dumps({"kind": self.kind, **self.get_config()}))
-        return atomic_savez(path, arrays)
+        return atomic_save_npz(path, arrays)
 
     def load_weights(self, path: str | os.PathLike) -> None:
         """Load parameters saved by :meth:`save`; names and shapes must match exactly."""
@@ -323,7 +328,7 @@ class _DeterministicAutoencoder(_AutoencoderBase):
 class Autoencoder(_DeterministicAutoencoder):
     """Dense autoencoder 784 -> ``latent_dim`` (linear) -> 784 (linear), MSE loss.
 
-    The course's first autoencoder: ``latent_dim=2`` for a picture of the code space,
+    The simplest autoencoder: ``latent_dim=2`` for a picture of the code space,
     ``latent_dim=100`` for a good reconstruction. The loss is the mean squared error over
     all pixels.
     """
@@ -351,7 +356,7 @@ class Autoencoder(_DeterministicAutoencoder):
 
 
 class ConvAutoencoder(_DeterministicAutoencoder):
-    """The course's deep convolutional autoencoder with a 2-D code.
+    """A deep convolutional autoencoder with a 2-D code (the VAE's encoder and decoder).
 
     The loss is binary cross-entropy on [0, 1] pixels (from the decoder's logits), summed over
     the 784 pixels and averaged over the batch.
@@ -373,11 +378,12 @@ class ConvAutoencoder(_DeterministicAutoencoder):
 
 
 class VAE(_AutoencoderBase):
-    """Variational autoencoder with the course's convolutional encoder and decoder.
+    """Variational autoencoder with the convolutional encoder and decoder of
+    F. Chollet, *Deep Learning with Python* (Manning, 2017), section 8.4.
 
     The encoder ends in ``z_mean`` and ``z_log_var`` (both (N, L)); the code is sampled with
     the reparameterisation ``z = mu + exp(log_var / 2) * eps``, ``eps ~ N(0, I)`` drawn from a
-    seeded generator. (The course notebook writes ``exp(log_var)``, which makes ``log_var`` the
+    seeded generator. (Chollet's listing writes ``exp(log_var)``, which makes ``log_var`` the
     log of the standard deviation while its KL term treats it as the log variance; we use the
     standard form, consistent with the KL term.)
 
@@ -385,7 +391,7 @@ class VAE(_AutoencoderBase):
 
         BCE(x, decoder(z)) summed over the 784 pixels  +  beta * KL(N(mu, sigma^2) || N(0, I))
 
-    ``beta=1`` is the ELBO. ``course_loss=True`` reproduces the notebook's weighting instead:
+    ``beta=1`` is the ELBO. ``course_loss=True`` reproduces Chollet's weighting instead:
     BCE *averaged* over the pixels plus ``5e-4`` times the KL integrand averaged over the latent
     dimensions, i.e. ``(BCE_sum + 784 * 5e-4 * 2 / L * KL) / 784``.
     """

@@ -2,10 +2,10 @@
 
 * ``FullyConnectedNet``: affine - [batch norm] - relu - [dropout], repeated, then affine.
 * ``BasicConvNet``: conv - relu - 2x2 max-pool - affine - relu - affine (softmax loss), the
-  exercise's student model; layers ``conv1, relu1, pool1, flatten, fc1, relu2, out``.
+  the model a student writes first; layers ``conv1, relu1, pool1, flatten, fc1, relu2, out``.
 * ``ThreeLayerConvNet``: the same architecture with the cs231n defaults (7x7 filters, normal
   init with ``weight_scale=1e-3``, inputs ``(3, 32, 32)``).
-* ``MnistConvNet``: the course notebook's network: 5 filters of 11x11 (valid), relu, flatten,
+* ``MnistConvNet``: one wide convolution: 5 filters of 11x11 (valid), relu, flatten,
   dense 10 (softmax loss); inputs are MNIST digits scaled to [-1, 1] (``preprocess``).
 
 A saved named model loads back (``Sequential.load``) as a plain ``Sequential`` with the same
@@ -163,7 +163,7 @@ class ThreeLayerConvNet(BasicConvNet):
 
 
 class MnistConvNet(Sequential):
-    """The course notebook's MNIST network: ``conv1`` (5 filters 11x11, no padding) - relu -
+    """A one-convolution MNIST network: ``conv1`` (5 filters 11x11, no padding) - relu -
     flatten - ``out`` (dense 10), softmax loss; Glorot-uniform init as Keras.
 
     Input ``(N, 1, 28, 28)`` scaled to [-1, 1] (``MnistConvNet.preprocess``); conv1 output
@@ -203,7 +203,7 @@ class MnistConvNet(Sequential):
     @staticmethod
     def preprocess(images: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
         """uint8 digits ``(N, 28, 28)``/``(N, 1, 28, 28)`` in 0..255 (or floats in [0, 1]) to
-        ``(N, 1, 28, 28)`` in [-1, 1], as the notebook's ``(x/255 - 0.5) * 2``."""
+        ``(N, 1, 28, 28)`` in [-1, 1], i.e. ``(x/255 - 0.5) * 2``."""
         x = np.asarray(images)
         scale = 255.0 if x.dtype == np.uint8 or (x.size and x.max() > 1.0) else 1.0
         x = (x.astype(dtype) / scale - 0.5) * 2

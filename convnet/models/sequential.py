@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from convnet import layers as L
+from convnet._io import atomic_save_npz
 from convnet.errors import CheckpointError
 from convnet.models.modules import Module, layer_from_config
 
@@ -67,22 +67,9 @@ def atomic_savez(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> P
     """Write ``arrays`` to ``path`` as an uncompressed .npz atomically (temp file + rename).
 
     The name is used as given (no ``.npz`` appended). A crash leaves either the old file or
-    the new one, never a half-written file.
+    the new one, never a half-written file. (See :mod:`convnet._io`.)
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_save_npz(path, arrays)
 
 
 class _LayerView(MutableMapping):
@@ -577,7 +564,3 @@ class Sequential:
         else:
             self.load_state_dict(self._read_npz(path), strict=strict, source=str(path))
         return self
-
-    def copy_params(self) -> dict[str, np.ndarray]:
-        """Copies of the parameters only (e.g. to keep the best ones during training)."""
-        return {k: np.array(v, copy=True) for k, v in self.params.items()}

@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from convnet.backend import InputSpace, NumpyBackend
-from convnet.errors import CheckpointError, DataNotFoundError
+from convnet.data.store import find_data_file
+from convnet.errors import CheckpointError
 from convnet.models.modules import Conv2D, Dropout, Fire, GlobalAvgPool, MaxPool2D, ReLU
 from convnet.models.sequential import Sequential
 
@@ -57,19 +58,7 @@ def find_weights(path: str | os.PathLike | None = None) -> Path:
     """Locate ``squeezenet/squeezenet1.1_fp16_weights.npz`` (explicit path, data dirs, cache)."""
     if path is not None and Path(path).is_file():
         return Path(path)
-    try:
-        from convnet.data.store import find_data_file
-    except ImportError:  # the data store is optional for this lookup
-        find_data_file = None
-    if find_data_file is not None:
-        return find_data_file(WEIGHTS_RELPATH, path)
-    d = os.environ.get("CONVNET_DATA_DIR")
-    cand = Path(d) / WEIGHTS_RELPATH if d else None
-    if cand is not None and cand.is_file():
-        return cand
-    raise DataNotFoundError(
-        f"SqueezeNet weights not found: put {WEIGHTS_RELPATH} under $CONVNET_DATA_DIR"
-    )
+    return find_data_file(WEIGHTS_RELPATH, path)
 
 
 def SqueezeNet(

@@ -4,7 +4,7 @@ Nothing here needs a display: figures are drawn on matplotlib's Agg canvas and w
 PNG files atomically. Importing this package does not import matplotlib.
 """
 
-from convnet.viz.curves import history_of, plot_curves
+from convnet.viz.curves import history_of, plot_curves, plot_losses
 from convnet.viz.grid import image_grid, plot_filters, save_figure, visualize_grid
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "image_grid",
     "plot_curves",
     "plot_filters",
+    "plot_losses",
     "save_figure",
     "visualize_grid",
 ]

@@ -1,4 +1,5 @@
-"""Training curves (loss per iteration; train/validation accuracy per epoch) as a PNG."""
+"""Training curves (loss per iteration; train/validation accuracy per epoch) as a PNG, and the
+loss terms of an input optimisation (style transfer) over its steps."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from convnet.viz.grid import save_figure
 
-__all__ = ["plot_curves", "history_of"]
+__all__ = ["plot_curves", "plot_losses", "history_of"]
 
 _KEYS = ("loss_history", "train_acc_history", "val_acc_history")
 
@@ -101,4 +102,34 @@ def plot_curves(
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def plot_losses(
+    history: Mapping[str, Any], path: str | os.PathLike, title: str = ""
+) -> Path:
+    """The total, style, content and TV losses of a style transfer over the steps (log scale).
+
+    Inputs:
+    - history: {"total" | "style" | "content" | "tv": one weighted loss per step}, as in
+      ``convnet.inputgrad.style.style_transfer(...).history``; missing or all-zero terms are
+      left out.
+    - path: PNG to write (atomically).
+    - title: figure title.
+
+    Returns: the path written.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    for k in ("total", "style", "content", "tv"):
+        v = history.get(k, [])
+        if len(v) and max(v) > 0:
+            ax.plot(range(len(v)), v, label=k)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("weighted loss")
+    ax.set_title(title)
+    ax.legend()
     return save_figure(fig, path)

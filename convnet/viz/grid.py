@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from convnet._io import atomic_save_figure
 
 __all__ = ["visualize_grid", "image_grid", "plot_filters", "save_figure"]
 
@@ -162,18 +163,8 @@ def image_grid(
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 100) -> Path:
-    """Write a matplotlib Figure as PNG through a temp file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            fig.savefig(out, format="png", dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    """Write a matplotlib Figure as PNG atomically (temp file in the same folder + rename)."""
+    return atomic_save_figure(fig, path, format="png", dpi=dpi, bbox_inches="tight")
 
 
 def plot_filters(

@@ -14,12 +14,13 @@ autoencoders in :mod:`convnet.models.autoencoder` and writes one PNG atomically.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from statistics import NormalDist
 
 import numpy as np
+
+from convnet._io import atomic_save_figure
 
 
 def _figure():
@@ -32,19 +33,11 @@ def _figure():
 
 
 def _save(fig, path: str | os.PathLike) -> Path:
-    """Write ``fig`` to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp.png")
-    os.close(fd)
+    """Write ``fig`` to ``path`` as PNG atomically, then close it."""
     try:
-        fig.savefig(tmp, dpi=100, bbox_inches="tight")
-        os.replace(tmp, path)
+        return atomic_save_figure(fig, path, format="png", dpi=100, bbox_inches="tight")
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
         _figure().close(fig)
-    return path
 
 
 def _as_images(x: np.ndarray) -> np.ndarray:
@@ -93,7 +86,7 @@ def code_dims_scatter(
     dims: tuple[int, int] = (0, 1),
     title: str | None = None,
 ) -> Path:
-    """Scatter dimensions ``dims`` of codes (N, D) coloured by digit (the course's 100-d plot)."""
+    """Scatter dimensions ``dims`` of codes (N, D) coloured by digit (e.g. two of a 100-d code)."""
     codes = np.asarray(codes)
     labels = np.asarray(labels)
     if codes.ndim != 2 or len(codes) != len(labels):

@@ -1,0 +1,122 @@
+"""Model specs: one short string names a model for the input-gradient methods.
+
+The grammar, shared by every ``convnet`` subcommand that takes ``--model`` and usable from
+Python::
+
+    squeezenet          SqueezeNet v1.1 with its ImageNet weights (NumPy backend)
+    PATH.npz            a model written by ``Sequential.save`` (NumPy backend)
+    keras:NAME          a ``keras.applications`` model, e.g. keras:mobilenet_v2 (TF backend)
+
+    backend = load_backend("keras:mobilenet", alpha=0.25, include_top=False)
+    acts = backend.forward(x, ["conv_pw_5_relu"])
+
+TensorFlow is imported only for ``keras:`` specs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from convnet.backend import INPUT_SPACES, Backend, InputSpace, NumpyBackend
+
+__all__ = ["SPEC_HELP", "load_backend", "model_family", "parse_weights"]
+
+#: One line describing the grammar (for ``--help`` texts and error messages).
+SPEC_HELP = "'squeezenet', a .npz model file saved with Sequential.save, or keras:NAME"
+
+
+def model_family(spec: str) -> str:
+    """The model's family name: ``"keras:vgg19"`` -> ``"vgg19"``; ``"squeezenet"`` as is.
+
+    A ``.npz`` path gives ``"npz"`` (a user's own model has no family defaults). Raises
+    ValueError for a spec outside the grammar, without loading anything.
+    """
+    if spec == "squeezenet":
+        return spec
+    if spec.startswith("keras:") and spec[len("keras:"):].strip():
+        return spec[len("keras:"):].strip()
+    if Path(spec).suffix == ".npz":
+        return "npz"
+    raise ValueError(f"--model must be {SPEC_HELP}, got {spec!r}")
+
+
+def parse_weights(weights: str | os.PathLike | None) -> str | os.PathLike | None:
+    """``"none"`` (any case) -> None (random initialisation); anything else as given."""
+    if weights is None or str(weights).lower() == "none":
+        return None
+    return weights
+
+
+def _input_space(name: str | None) -> InputSpace | None:
+    if name is None:
+        return None
+    if name not in INPUT_SPACES:
+        raise ValueError(
+            f"unknown input space {name!r}; choose one of {', '.join(INPUT_SPACES)}"
+        )
+    return INPUT_SPACES[name]()
+
+
+def _npz_backend(path: Path, space: InputSpace | None) -> Backend:
+    from convnet.models.sequential import Sequential
+
+    if not path.is_file():
+        raise FileNotFoundError(f"model file {path} does not exist")
+    model = Sequential.load(path)
+    if space is None:
+        space = getattr(model, "input_space", None)
+    if space is None:
+        # a user's model records no preprocessing: MNIST-style grey in [-1, 1], else RGB [0, 1]
+        shape = model.input_shape
+        grey = shape is not None and shape[0] == 1
+        space = InputSpace.mnist_minus1_1() if grey else InputSpace.unit_rgb()
+    return NumpyBackend(model, space)
+
+
+def load_backend(
+    spec: str,
+    input_space: str | None = None,
+    alpha: float = 1.0,
+    weights: str | os.PathLike | None = "imagenet",
+    include_top: bool = True,
+) -> Backend:
+    """The backend a model spec names (see the module docstring for the grammar).
+
+    Inputs:
+    - spec: ``"squeezenet"``, ``"PATH.npz"`` or ``"keras:NAME"`` (a name of
+      ``convnet.interop.pretrained.MODEL_NAMES``).
+    - input_space: name of an ``INPUT_SPACES`` preset overriding the model's own
+      preprocessing (for .npz models without one: grey [-1, 1] for one channel, RGB [0, 1]
+      for three).
+    - alpha: width multiplier of keras:mobilenet / keras:mobilenet_v2 (e.g. 0.25).
+    - weights: ``"imagenet"`` (default), a weights file, or None / ``"none"`` (random
+      initialisation). For squeezenet a SqueezeNet ``.npz``, for keras: a Keras weights
+      file. A ``.npz`` model carries its own weights, so it takes only ``"imagenet"``.
+    - include_top: Keras only: keep the ImageNet classifier (fixed input size) or not (any
+      size). NumPy models always keep theirs; their backends reach every layer anyway.
+
+    Returns a :class:`convnet.backend.Backend`.
+
+    Raises ValueError for a spec outside the grammar or options that do not apply to it,
+    FileNotFoundError for a missing .npz file.
+    """
+    family = model_family(spec)
+    space = _input_space(input_space)
+    weights = parse_weights(weights)
+    if alpha != 1.0 and not spec.startswith("keras:"):
+        raise ValueError(f"alpha applies to keras:mobilenet(_v2) models only, not {spec!r}")
+    if family == "squeezenet":
+        from convnet.models.squeezenet import SqueezeNet
+
+        return NumpyBackend(SqueezeNet(weights), space)
+    if family == "npz":
+        if weights != "imagenet":
+            raise ValueError(f"weights do not apply to {spec!r}: a .npz model holds its own")
+        return _npz_backend(Path(spec), space)
+    from convnet.interop.pretrained import keras_model
+
+    backend = keras_model(family, include_top=include_top, weights=weights, alpha=alpha)
+    if space is not None:
+        backend.input_space = space
+    return backend
