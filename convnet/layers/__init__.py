@@ -34,6 +34,7 @@ from convnet.layers.batchnorm import (
 from convnet.layers.conv import (
     CONV_BACKENDS,
     conv_backward,
+    conv_backward_params,
     conv_forward,
     set_conv_backend,
 )
@@ -143,6 +144,7 @@ __all__ = [
     "conv_backward_winograd",
     "conv_forward",
     "conv_backward",
+    "conv_backward_params",
     "set_conv_backend",
     "CONV_BACKENDS",
     "conv_transpose_forward",

@@ -304,9 +304,27 @@ def conv_backward_numba(
         from convnet.layers.conv_im2col import conv_backward_im2col
 
         return conv_backward_im2col(dout, cache)
-    _, x, w, b, conv_param = check_cache("conv_backward_numba", cache, "numba", 5)
-    g = conv_geometry("conv_backward_numba", x, w, b, conv_param)
-    dout = check_dout("conv_backward_numba", dout, (g.N, g.F, g.H_out, g.W_out), "(N, F, H', W')")
-    dout = np.ascontiguousarray(dout, dtype=x.dtype)
+    x, w, dout, g = _backward_inputs("conv_backward_numba", dout, cache)
     dw, db = conv_weight_grad(x, dout, g)
     return conv_data_grad(dout, w, g), dw, db
+
+
+def conv_backward_params_numba(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """The parameter gradients of :func:`conv_backward_numba` only (no ``dx``).
+
+    Inputs as :func:`conv_backward_numba`. Returns ``dw`` (F, C, HH, WW) and ``db`` (F,).
+    """
+    if not NUMBA_AVAILABLE:
+        from convnet.layers.conv_im2col import conv_backward_im2col
+
+        return conv_backward_im2col(dout, cache)[1:]
+    x, _, dout, g = _backward_inputs("conv_backward_params_numba", dout, cache)
+    return conv_weight_grad(x, dout, g)
+
+
+def _backward_inputs(layer: str, dout: np.ndarray, cache: tuple):
+    """(x, w, contiguous dout, geometry) of a numba conv cache, validated."""
+    _, x, w, b, conv_param = check_cache(layer, cache, "numba", 5)
+    g = conv_geometry(layer, x, w, b, conv_param)
+    dout = check_dout(layer, dout, (g.N, g.F, g.H_out, g.W_out), "(N, F, H', W')")
+    return x, w, np.ascontiguousarray(dout, dtype=x.dtype), g
