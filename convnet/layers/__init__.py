@@ -34,7 +34,6 @@ from convnet.layers.batchnorm import (
 from convnet.layers.conv import (
     CONV_BACKENDS,
     conv_backward,
-    conv_backward_params,
     conv_forward,
     set_conv_backend,
 )
@@ -144,7 +143,6 @@ __all__ = [
     "conv_backward_winograd",
     "conv_forward",
     "conv_backward",
-    "conv_backward_params",
     "set_conv_backend",
     "CONV_BACKENDS",
     "conv_transpose_forward",

@@ -34,6 +34,7 @@ import numpy as np
 from convnet import layers as L
 from convnet.errors import LayerInputError
 from convnet.layers._geometry import out_size, transpose_out_size
+from convnet.layers.conv import conv_backward_params
 from convnet.models.init import as_generator, init_weight
 
 __all__ = [
@@ -355,7 +356,7 @@ class Conv2D(Module):
     def backward_params(self, dout: np.ndarray) -> None:
         self._check_cache()
         with self._errors_named():
-            dw, db = L.conv_backward_params(self._as_input(dout), self.cache)
+            dw, db = conv_backward_params(self._as_input(dout), self.cache)
         self.grads["W"], self.grads["b"] = dw, db
 
     def get_config(self) -> dict[str, Any]:

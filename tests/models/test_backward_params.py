@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convnet.layers import CONV_BACKENDS, conv_backward, conv_backward_params, conv_forward
-from convnet.layers.conv import SPECIALISED_BACKENDS
+from convnet.layers import CONV_BACKENDS, conv_backward, conv_forward
+from convnet.layers.conv import SPECIALISED_BACKENDS, conv_backward_params
 from convnet.models import BasicConvNet, MnistConvNet
 from convnet.models.autoencoder import VAE, ConvAutoencoder
 
