@@ -21,6 +21,8 @@ COMMANDS = (
     "train",
     "compare",
     "saliency",
+    "explain",
+    "activations",
     "classviz",
     "fool",
     "features",

@@ -200,8 +200,32 @@ class Module:
 # ---------------------------------------------------------------------------------------
 
 
+class _Weighted(Module):
+    """A layer with a weight ``W`` and a bias ``b``: ``forward``/``backward`` are the functional
+    layer's pair ``_fns`` (``f(x, W, b, *args) -> (out, cache)``, ``g(dout, cache) -> (dx, dW,
+    db)``), called with the hyper-parameters ``_args()``."""
+
+    _fns: tuple[Callable[..., tuple[np.ndarray, Any]], Callable[..., Any]]
+
+    def _args(self) -> tuple:
+        return ()
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        W, b = self.params["W"], self.params["b"]
+        with self._errors_named():
+            out, self.cache = self._fns[0](self._as_input(x), W, b, *self._args())
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        self._check_cache()
+        with self._errors_named():
+            dx, dw, db = self._fns[1](self._as_input(dout), self.cache)
+        self.grads["W"], self.grads["b"] = dw, db
+        return dx
+
+
 @register_layer
-class Dense(Module):
+class Dense(_Weighted):
     """Fully connected layer ``out = x.reshape(N, D) @ W + b``.
 
     - W: ``(in_features, out_features)``; b: ``(out_features,)``.
@@ -210,6 +234,7 @@ class Dense(Module):
     """
 
     default_prefix = "fc"
+    _fns = (L.affine_forward, L.affine_backward)
 
     def __init__(
         self,
@@ -228,19 +253,6 @@ class Dense(Module):
         self.params["W"] = init_weight((self.in_features, self.out_features), init, seed, dtype)
         self.params["b"] = np.zeros(self.out_features, dtype=self.dtype)
         self.zero_grads()
-
-    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        W, b = self.params["W"], self.params["b"]
-        with self._errors_named():
-            out, self.cache = L.affine_forward(self._as_input(x), W, b)
-        return out
-
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._check_cache()
-        with self._errors_named():
-            dx, dw, db = L.affine_backward(self._as_input(dout), self.cache)
-        self.grads["W"], self.grads["b"] = dw, db
-        return dx
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if math.prod(input_shape) != self.in_features:
@@ -262,7 +274,7 @@ class Dense(Module):
 
 
 @register_layer
-class Conv2D(Module):
+class Conv2D(_Weighted):
     """2-D convolution (cross-correlation), NCHW.
 
     - W: ``(filters, in_channels, HH, WW)``; b: ``(filters,)``.
@@ -273,6 +285,7 @@ class Conv2D(Module):
     """
 
     default_prefix = "conv"
+    _fns = (L.conv_forward, L.conv_backward)
 
     def __init__(
         self,
@@ -340,18 +353,8 @@ class Conv2D(Module):
             )
         return (self.filters, ho, wo)
 
-    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        W, b = self.params["W"], self.params["b"]
-        with self._errors_named():
-            out, self.cache = L.conv_forward(self._as_input(x), W, b, self.conv_param)
-        return out
-
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._check_cache()
-        with self._errors_named():
-            dx, dw, db = L.conv_backward(self._as_input(dout), self.cache)
-        self.grads["W"], self.grads["b"] = dw, db
-        return dx
+    def _args(self) -> tuple:
+        return (self.conv_param,)
 
     def backward_params(self, dout: np.ndarray) -> None:
         self._check_cache()
@@ -373,7 +376,7 @@ class Conv2D(Module):
 
 
 @register_layer
-class ConvTranspose2D(Module):
+class ConvTranspose2D(_Weighted):
     """Transposed convolution (the adjoint of a conv), NCHW.
 
     - W: ``(in_channels, filters, HH, WW)`` (the weight of the conv it is the adjoint of);
@@ -383,6 +386,7 @@ class ConvTranspose2D(Module):
     """
 
     default_prefix = "deconv"
+    _fns = (L.conv_transpose_forward, L.conv_transpose_backward)
 
     def __init__(
         self,
@@ -431,18 +435,8 @@ class ConvTranspose2D(Module):
         wo = transpose_out_size(w, ww, self.stride, self.pad, output_padding=self.output_padding)
         return (self.filters, ho, wo)
 
-    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        W, b = self.params["W"], self.params["b"]
-        with self._errors_named():
-            out, self.cache = L.conv_transpose_forward(self._as_input(x), W, b, self.conv_param)
-        return out
-
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._check_cache()
-        with self._errors_named():
-            dx, dw, db = L.conv_transpose_backward(self._as_input(dout), self.cache)
-        self.grads["W"], self.grads["b"] = dw, db
-        return dx
+    def _args(self) -> tuple:
+        return (self.conv_param,)
 
     def get_config(self) -> dict[str, Any]:
         return {
