@@ -15,6 +15,16 @@ from convnet.inputgrad.adversarial import (
     iterative_fgsm,
     quantize,
 )
+from convnet.inputgrad.attacks_minimal import carlini_wagner_l2, deepfool
+from convnet.inputgrad.attribution import (
+    grad_cam,
+    grad_cam_plus_plus,
+    guided_backprop,
+    guided_grad_cam,
+    integrated_gradients,
+    layer_gradient,
+    smoothgrad,
+)
 from convnet.inputgrad.backend import (
     Backend,
     InputSpace,
@@ -37,6 +47,7 @@ from convnet.inputgrad.objectives import (
     Sum,
     TotalVariation,
 )
+from convnet.inputgrad.occlusion import occlusion
 from convnet.inputgrad.optimize import Monitor, Rendering, optimize_input, render, value_and_grad
 from convnet.inputgrad.param import FourierParam, InputParam, PixelParam
 from convnet.inputgrad.preferred import preferred_input
@@ -77,6 +88,16 @@ __all__ = [
     "input_gradient_pixels",
     "class_visualization",
     "AttackResult",
+    "deepfool",
+    "carlini_wagner_l2",
+    "layer_gradient",
+    "grad_cam",
+    "grad_cam_plus_plus",
+    "guided_backprop",
+    "guided_grad_cam",
+    "integrated_gradients",
+    "smoothgrad",
+    "occlusion",
     "fgsm",
     "iterative_fgsm",
     "fooling_image",
