@@ -407,7 +407,8 @@ class Sequential:
             )
         return dout
 
-    def _backward_from(self, douts: dict[int, np.ndarray]) -> np.ndarray:
+    def _backward_from(self, douts: dict[int, np.ndarray],
+                       input_grad: bool = True) -> np.ndarray | None:
         top = max(douts)
         for layer in self.layers[top + 1:]:
             layer.zero_grads()  # no gradient reaches them: do not leave stale ones
@@ -415,20 +416,26 @@ class Sequential:
         for i in range(top, -1, -1):
             if i in douts:
                 grad = douts[i] if grad is None else grad + douts[i]
+            if i == 0 and not input_grad and hasattr(self.layers[0], "backward_params"):
+                self.layers[0].backward_params(grad)
+                return None
             grad = self.layers[i].backward(grad)
         return grad
 
-    def backward(self, dout: np.ndarray, from_: str | None = None) -> np.ndarray:
+    def backward(self, dout: np.ndarray, from_: str | None = None,
+                 input_grad: bool = True) -> np.ndarray | None:
         """Backpropagate ``dout``, the gradient of the output of layer ``from_`` (default: the
         deepest layer of the last forward pass), to the input.
 
         Fills ``grads`` of that layer and every earlier one (later layers' grads are zeroed)
-        and returns ``dx`` with the input's shape ``(N, *input_shape)``.
+        and returns ``dx`` with the input's shape ``(N, *input_shape)``. With
+        ``input_grad=False`` the first layer computes its parameter gradients only and
+        ``None`` is returned: what training needs, without the gradient w.r.t. the data.
         """
         i = self._depth if from_ is None else self._layer_index(from_)
         if i < 0:
             raise RuntimeError(f"{self.name}: backward called before forward")
-        return self._backward_from({i: self._check_dout(i, dout)})
+        return self._backward_from({i: self._check_dout(i, dout)}, input_grad)
 
     def backward_layers(self, douts: Mapping[str, np.ndarray]) -> np.ndarray:
         """Backpropagate gradients arriving at several layers at once (``{name: dout}``, each
@@ -461,7 +468,7 @@ class Sequential:
             raise ValueError(f"{self.name}: model has no loss (loss=None); pass y=None")
         scores = self.forward(X, train=True)
         data_loss, dscores = LOSSES[self.loss_name](scores, y)
-        self.backward(dscores)
+        self.backward(dscores, input_grad=False)
         loss = float(data_loss)
         if self.reg:
             grads = self.grads
