@@ -114,3 +114,20 @@ def test_dream_zoom_errors(files, capsys, tmp_path):
     assert main([*base, "--zoom", "1.3", "--zoom-steps", "0"]) == 2
     assert "argument --zoom-steps: must be an integer >= 1" in capsys.readouterr().err
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+def test_dream_shrinks_a_large_image_by_default(capsys, tmp_path):
+    from convnet.commands.dream import DEFAULT_SIDE
+
+    big = tmp_path / "big.png"
+    rgb = np.random.default_rng(0).integers(0, 256, (600, 520, 3))  # larger than the default
+    Image.fromarray(rgb.astype(np.uint8)).save(big)
+    base = ["dream", str(big), "--layers", "fire2", "--model", "squeezenet", "--weights",
+            "none", "--variant", "simple", "--steps", "1", "--no-progress"]  # fmt: skip
+    assert main([*base, "--out", str(tmp_path / "a")]) == 0
+    assert "--full-size keeps the original" in capsys.readouterr().out
+    h, w = np.asarray(Image.open(tmp_path / "a" / "dream.png")).shape[:2]
+    assert (h, w) == (DEFAULT_SIDE, round(520 * DEFAULT_SIDE / 600))
+    assert main([*base, "--full-size", "--out", str(tmp_path / "b")]) == 0
+    assert np.asarray(Image.open(tmp_path / "b" / "dream.png")).shape[:2] == (600, 520)
+    assert main([*base, "--full-size", "--size", "64", "--out", str(tmp_path / "c")]) == 2
