@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -266,8 +267,11 @@ class _AutoencoderBase:
 
     def load_weights(self, path: str | os.PathLike) -> None:
         """Load parameters saved by :meth:`save`; names and shapes must match exactly."""
-        with np.load(path, allow_pickle=False) as f:
-            stored = {k: f[k] for k in f.files if k != "__config__"}
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                stored = {k: f[k] for k in f.files if k != "__config__"}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise CheckpointError(f"{path}: not a readable .npz file ({exc})") from None
         params = self.params
         missing = sorted(set(params) - set(stored))
         extra = sorted(set(stored) - set(params))
@@ -518,14 +522,21 @@ def load_autoencoder(path: str | os.PathLike) -> _AutoencoderBase:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such model file: {path}")
-    with np.load(path, allow_pickle=False) as f:
-        if "__config__" not in f.files:
-            raise CheckpointError(f"{path}: not an autoencoder file (no __config__ entry)")
-        config = json.loads(str(f["__config__"]))
-    kind = config.pop("kind", None)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if "__config__" not in f.files:
+                raise CheckpointError(f"{path}: not an autoencoder file (no __config__ entry)")
+            config = json.loads(str(f["__config__"]))
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(f"{path}: not a readable .npz model file ({exc})") from None
+    kind = config.pop("kind", None) if isinstance(config, dict) else None
     if kind not in MODELS:
         raise CheckpointError(f"{path}: unknown autoencoder kind {kind!r}")
-    model = MODELS[kind](**config)
+    try:
+        model = MODELS[kind](**config)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: the stored configuration does not build a "
+                              f"{MODELS[kind].__name__} ({exc})") from None
     model.load_weights(path)
     return model
 
