@@ -17,6 +17,7 @@ from convnet.errors import ConvnetError
 COMMANDS = (
     "check",
     "train",
+    "predict",
     "compare",
     "saliency",
     "classviz",
