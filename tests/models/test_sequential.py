@@ -348,3 +348,57 @@ def test_load_weights_without_dropout_counters_but_not_without_bn_stats(tmp_path
     np.savez(tmp_path / "c.npz", **dict(c.params))
     with pytest.raises(CheckpointError, match="bn/running_mean"):
         c.load_weights(tmp_path / "c.npz")
+
+
+def test_input_space_is_saved_with_the_model(tmp_path):
+    from convnet.backend import InputSpace
+    from convnet.model_spec import load_backend
+
+    model = BasicConvNet(num_filters=2, hidden_dim=4)
+    assert model.input_space is None
+    model.input_space = "mnist_0_1"
+    model.save(tmp_path / "m.npz")
+    loaded = Sequential.load(tmp_path / "m.npz")
+    assert loaded.input_space.name == "mnist_0_1"
+    assert load_backend(str(tmp_path / "m.npz")).input_space.name == "mnist_0_1"
+    # a custom space keeps its numbers
+    custom = InputSpace("RGB", 1 / 255, (0.5, 0.4, 0.3), (0.2, 0.25, 0.3), name="mine")
+    rgb = BasicConvNet((3, 8, 8), num_filters=2, hidden_dim=4)
+    rgb.input_space = custom
+    rgb.save(tmp_path / "rgb.npz")
+    back = Sequential.load(tmp_path / "rgb.npz").input_space
+    assert (back.name, back.channel_order, back.scale) == ("mine", "RGB", 1 / 255)
+    np.testing.assert_array_equal(back.mean, custom.mean)
+    np.testing.assert_array_equal(back.std, custom.std)
+    # the one-convolution MNIST network knows its [-1, 1] inputs
+    assert MnistConvNet().input_space.name == "mnist_minus1_1"
+    with pytest.raises(ValueError, match="unknown input space"):
+        model.input_space = "nosuch"
+
+
+def test_old_model_file_without_input_space_keeps_the_old_default(tmp_path):
+    from convnet.model_spec import load_backend
+
+    model = BasicConvNet(num_filters=2, hidden_dim=4)
+    arrays = model.state_dict()
+    config = model.get_config()
+    assert "input_space" not in config
+    arrays["__config__"] = np.array(json.dumps(config))
+    np.savez(tmp_path / "old.npz", **arrays)
+    assert Sequential.load(tmp_path / "old.npz").input_space is None
+    assert load_backend(str(tmp_path / "old.npz")).input_space.name == "mnist_minus1_1"
+
+
+def test_broken_model_files_raise_checkpoint_errors_naming_the_file(tmp_path):
+    model = BasicConvNet(num_filters=2, hidden_dim=4)
+    good = model.save(tmp_path / "good.npz").read_bytes()
+    (tmp_path / "empty.npz").write_bytes(b"")
+    (tmp_path / "cut.npz").write_bytes(good[: len(good) // 2])
+    config = model.get_config()
+    del config["layers"][0]["filters"]
+    arrays = model.state_dict()
+    arrays["__config__"] = np.array(json.dumps(config))
+    np.savez(tmp_path / "nofield.npz", **arrays)
+    for name in ("empty.npz", "cut.npz", "nofield.npz"):
+        with pytest.raises(CheckpointError, match=name):
+            Sequential.load(tmp_path / name)
