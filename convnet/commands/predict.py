@@ -29,7 +29,12 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "predict",
         help="print the top classes a model gives each image",
-        description=__doc__.split("\n\n")[0],
+        description=(
+            "Print the top classes a model gives each image, feeding the image in the "
+            "model's input space. One-channel 28x28 models (MNIST classifiers) get the image "
+            "made MNIST-like first: a light digit on black, scaled to 20x20 and centred by "
+            "its centre of mass."
+        ),
     )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     p.add_argument("--top", type=int, default=5, help="classes to print per image (default 5)")

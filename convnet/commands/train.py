@@ -68,7 +68,8 @@ def register(subparsers: Any) -> None:
                         "images (default: all)")
     p.add_argument("--seed", type=int, default=0, help="initialisation and batch order")
     p.add_argument("--out", type=Path, default=Path("runs/train"),
-                   help="folder for model.npz, curves.png, filters.png, summary.json")
+                   help="run folder: run.json and checkpoint.npz (every epoch), then "
+                        "model.npz, curves.png, filters.png, summary.json (default runs/train)")
     p.add_argument("--resume", action="store_true",
                    help="continue the interrupted run in --out from its last checkpoint "
                         "(same options; --epochs may grow)")
