@@ -116,7 +116,7 @@ class InputSpace:
 
     @classmethod
     def mnist_minus1_1(cls) -> InputSpace:
-        """Grey in [-1, 1] (the course notebook's MNIST network)."""
+        """Grey in [-1, 1] (MNIST digits scaled from [0, 255] to [-1, 1])."""
         return cls("L", 1.0 / 127.5, 1.0, 1.0, name="mnist_minus1_1")
 
     @classmethod

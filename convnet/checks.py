@@ -15,9 +15,12 @@ overlapping 3x3 stride-2 pooling windows, so the classic bugs show up:
 
 An implementation is any object with the layer functions as attributes: ``convnet.layers``
 (the default) or a student's module loaded from a path (:func:`load_student_module`). A check
-whose functions the implementation does not define is MISSING; one whose function raises
-``NotImplementedError`` is MISSING too (a stub), which does not fail the run. Any other
-exception is a FAIL with the exception in the note.
+whose functions the implementation does not define is MISSING; one whose function is a stub
+(its body only raises ``NotImplementedError``, or it raises it when called) is
+NOT_IMPLEMENTED. Neither fails the run. Any other exception is a FAIL with the exception in
+the note, and so is a call that changes one of its array inputs in place (the harness
+compares every array argument, and the arrays inside a ``cache`` tuple, before and after
+each call: "relu_forward mutates its input x").
 
 ``extended`` checks exercise contract features beyond the cs231n assignment (dilation,
 max-pool padding and Caffe ceil mode); they run on convnet's own layers by default and on a
@@ -26,11 +29,15 @@ student's module only when asked.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import fnmatch
+import functools
 import importlib.util
+import inspect
 import math
 import sys
+import textwrap
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +49,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from convnet.errors import ConvnetError
 from convnet.gradcheck import check_layer, eval_numerical_gradient, rel_error
+from convnet.layers._geometry import out_size
 
 FWD_TOL = 1e-8  # float64 forward against the reference: only summation order differs
 BWD_TOL = 1e-7  # float64 analytic vs centred-difference gradients (h = 1e-5)
@@ -49,6 +57,8 @@ ADJ_TOL = 1e-10  # two inner products of the same numbers, summed in different o
 F32_TOL = 1e-4  # float32 run against the float64 reference (a few ulps of float32, summed)
 
 PASS, FAIL, MISSING = "PASS", "FAIL", "MISSING"
+NOT_IMPLEMENTED = "NOT_IMPLEMENTED"
+STATUSES = (PASS, FAIL, NOT_IMPLEMENTED, MISSING)
 
 Getter = Callable[[str], Callable]
 
@@ -83,13 +93,14 @@ class CheckResult:
     tol: float
     status: str
     note: str = ""
+    functions: tuple[str, ...] = ()  # the implementation's functions the check calls
 
     def to_json(self) -> dict[str, Any]:
         err = self.error
         if err is not None and not math.isfinite(err):
             err = None  # JSON has no inf/NaN; the note says what happened
         return {"layer": self.layer, "check": self.check, "error": err, "tol": self.tol,
-                "status": self.status, "note": self.note}
+                "status": self.status, "note": self.note, "functions": list(self.functions)}
 
 
 REGISTRY: list[Check] = []
@@ -144,18 +155,11 @@ def ref_conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int,
     return full[:, :, pad:pad + Ho, pad:pad + Wo] + b[None, :, None, None]
 
 
-def _pool_size(size: int, k: int, s: int, p: int, ceil_mode: bool) -> int:
-    span = size + 2 * p - k
-    out = (-(-span // s) if ceil_mode else span // s) + 1
-    if ceil_mode and (out - 1) * s >= size + p:
-        out -= 1  # the last window would start in the trailing padding
-    return out
-
-
 def _pool_windows(x: np.ndarray, ph: int, pw: int, s: int, p: int, ceil_mode: bool,
                   fill: float) -> tuple[np.ndarray, int, int]:
     N, C, H, W = x.shape
-    Ho, Wo = _pool_size(H, ph, s, p, ceil_mode), _pool_size(W, pw, s, p, ceil_mode)
+    Ho = out_size(H, ph, s, p, ceil_mode=ceil_mode)
+    Wo = out_size(W, pw, s, p, ceil_mode=ceil_mode)
     extra_h = max(0, (Ho - 1) * s + ph - (H + 2 * p))
     extra_w = max(0, (Wo - 1) * s + pw - (W + 2 * p))
     xp = np.pad(x, ((0, 0), (0, 0), (p, p + extra_h), (p, p + extra_w)), constant_values=fill)
@@ -192,7 +196,7 @@ def ref_avg_pool(x: np.ndarray, ph: int, pw: int, s: int, p: int = 0) -> np.ndar
     """Reference average pooling with zero padding counted, as explicit loops."""
     N, C, H, W = x.shape
     xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-    Ho, Wo = (H + 2 * p - ph) // s + 1, (W + 2 * p - pw) // s + 1
+    Ho, Wo = out_size(H, ph, s, p), out_size(W, pw, s, p)
     out = np.empty((N, C, Ho, Wo))
     for i in range(Ho):
         for j in range(Wo):
@@ -223,6 +227,8 @@ def _forward_check(forward: Callable, args: tuple, expected: np.ndarray) -> tupl
     out = np.asarray(out)
     if out.shape != expected.shape:
         return math.inf, f"output shape {out.shape}, expected {expected.shape}"
+    if np.issubdtype(out.dtype, np.number) and not np.all(np.isfinite(out)):
+        return math.inf, f"output has {int(np.sum(~np.isfinite(out)))} NaN/inf values"
     return rel_error(out, expected), ""
 
 
@@ -868,6 +874,83 @@ def _softmax_case(get: Getter) -> tuple[float, str]:
     return rel_error(get("softmax")(s), e / e.sum(axis=1, keepdims=True)), ""
 
 
+# ------------------------------------------------------------------------ update rules
+# The cs231n contract ``next_w, config = rule(w, dw, config)``, state kept in config. Each
+# rule takes three steps (the config returned by one step goes into the next, so state that
+# is not carried over shows up) against the textbook formulas written out below.
+
+
+def _ref_sgd(w: np.ndarray, dw: np.ndarray, st: dict[str, Any]) -> np.ndarray:
+    return w - st["learning_rate"] * dw
+
+
+def _ref_sgd_momentum(w: np.ndarray, dw: np.ndarray, st: dict[str, Any]) -> np.ndarray:
+    st["v"] = st["momentum"] * st.get("v", 0.0) - st["learning_rate"] * dw
+    return w + st["v"]
+
+
+def _ref_rmsprop(w: np.ndarray, dw: np.ndarray, st: dict[str, Any]) -> np.ndarray:
+    rho = st["decay_rate"]
+    st["c"] = rho * st.get("c", 0.0) + (1 - rho) * dw ** 2
+    return w - st["learning_rate"] * dw / (np.sqrt(st["c"]) + st["epsilon"])
+
+
+def _ref_adam(w: np.ndarray, dw: np.ndarray, st: dict[str, Any]) -> np.ndarray:
+    # Kingma & Ba (2015), Algorithm 1, epsilon added to the bias-corrected sqrt(v).
+    b1, b2 = st["beta1"], st["beta2"]
+    st["t"] = st.get("t", 0) + 1
+    st["m"] = b1 * st.get("m", 0.0) + (1 - b1) * dw
+    st["v"] = b2 * st.get("v", 0.0) + (1 - b2) * dw ** 2
+    m_hat, v_hat = st["m"] / (1 - b1 ** st["t"]), st["v"] / (1 - b2 ** st["t"])
+    return w - st["learning_rate"] * m_hat / (np.sqrt(v_hat) + st["epsilon"])
+
+
+# rule -> (reference, cs231n defaults, non-default settings for the second check)
+UPDATE_RULE_CASES: dict[str, tuple[Callable, dict[str, float], dict[str, float]]] = {
+    "sgd": (_ref_sgd, {"learning_rate": 1e-2}, {"learning_rate": 0.3}),
+    "sgd_momentum": (_ref_sgd_momentum, {"learning_rate": 1e-2, "momentum": 0.9},
+                     {"learning_rate": 0.2, "momentum": 0.7}),
+    "rmsprop": (_ref_rmsprop, {"learning_rate": 1e-2, "decay_rate": 0.99, "epsilon": 1e-8},
+                {"learning_rate": 0.05, "decay_rate": 0.9, "epsilon": 1e-4}),
+    "adam": (_ref_adam, {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8},
+             {"learning_rate": 0.05, "beta1": 0.8, "beta2": 0.95, "epsilon": 1e-4}),
+}
+
+
+def _update_rule_case(get: Getter, name: str, config: dict[str, float] | None,
+                      seed: int) -> tuple[float, str]:
+    reference, defaults, _ = UPDATE_RULE_CASES[name]
+    r = _rng(seed)
+    w = r.standard_normal((4, 5))
+    ref_w, state = w.copy(), dict(defaults if config is None else config)
+    cfg: Any = None if config is None else dict(config)
+    worst = 0.0
+    for step in range(1, 4):
+        dw = r.standard_normal(w.shape)
+        returned = get(name)(w, dw, cfg)
+        if not (isinstance(returned, tuple) and len(returned) == 2):
+            return math.inf, "must return a tuple (next_w, config)"
+        w, cfg = np.asarray(returned[0]), returned[1]
+        ref_w = reference(ref_w, dw, state)
+        if w.shape != ref_w.shape:
+            return math.inf, f"step {step}: next_w shape {w.shape}, expected {ref_w.shape}"
+        if not isinstance(cfg, dict):
+            return math.inf, f"step {step}: returned config is {type(cfg).__name__}, not a dict"
+        err = rel_error(w, ref_w)
+        if not err < FWD_TOL:
+            return err, f"step {step} differs (state in config carried from step to step)"
+        worst = max(worst, err)
+    return worst, ""
+
+
+for _rule, (_, _defaults, _custom) in UPDATE_RULE_CASES.items():
+    register(_rule, "3 steps with config=None (defaults) vs formula", (_rule,), FWD_TOL)(
+        lambda get, n=_rule: _update_rule_case(get, n, None, 400))
+    _label = ", ".join(f"{k}={v:g}" for k, v in _custom.items())
+    register(_rule, f"3 steps with {_label} vs formula", (_rule,), FWD_TOL)(
+        lambda get, n=_rule, c=_custom: _update_rule_case(get, n, c, 401))
+
+
 # ----------------------------------------------------------------------------- running
 
 ALL_FUNCTION_NAMES: tuple[str, ...] = tuple(sorted({n for c in REGISTRY for n in c.needs}))
@@ -911,10 +994,87 @@ def defined_functions(module: Any) -> list[str]:
     return [n for n in ALL_FUNCTION_NAMES if callable(getattr(module, n, None))]
 
 
-def select_checks(only: str | None = None, extended: bool = True) -> list[Check]:
+def _is_stub(fn: Callable) -> bool:
+    """True when fn's body (past its docstring) is only ``raise NotImplementedError(...)``."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError, IndentationError):
+        return False  # no source (builtin, C, lambda in odd places): judge it by running it
+    node = tree.body[0] if tree.body else None
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    body = [st for st in node.body
+            if not isinstance(st, ast.Pass)
+            and not (isinstance(st, ast.Expr) and isinstance(st.value, ast.Constant))]
+    if len(body) != 1 or not isinstance(body[0], ast.Raise) or body[0].exc is None:
+        return False
+    exc = body[0].exc.func if isinstance(body[0].exc, ast.Call) else body[0].exc
+    return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"
+
+
+def stub_functions(impl: Any, names: Iterable[str] | None = None) -> set[str]:
+    """The functions of ``impl`` (among ``names``, default every checked name) that are
+    untouched stubs: their body only raises ``NotImplementedError``."""
+    names = ALL_FUNCTION_NAMES if names is None else names
+    return {n for n in names if callable(getattr(impl, n, None)) and _is_stub(getattr(impl, n))}
+
+
+class InputMutatedError(Exception):
+    """Raised by the harness after a call that changed one of its array arguments."""
+
+
+def _array_arguments(args: tuple, params: list[str]) -> Iterator[tuple[str, np.ndarray]]:
+    """(label, array) for every ndarray argument, and every ndarray inside a tuple/list
+    argument (a cache); dicts are left out: params and configs carry state on purpose."""
+    for i, a in enumerate(args):
+        label = params[i] if i < len(params) else f"argument {i + 1}"
+        if isinstance(a, np.ndarray):
+            yield label, a
+        elif isinstance(a, (tuple, list)):
+            for j, e in enumerate(a):
+                if isinstance(e, np.ndarray):
+                    yield f"{label}[{j}]", e
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if np.issubdtype(a.dtype, np.inexact):
+        return bool(np.array_equal(a, b, equal_nan=True))
+    return bool(np.array_equal(a, b))
+
+
+def guard_inputs(name: str, fn: Callable) -> Callable:
+    """Wrap ``fn`` so that a call which changes an array argument in place raises
+    :class:`InputMutatedError` ("NAME mutates its input x"). A layer that writes into its
+    input corrupts the caller's data: the next layer, the numerical gradient, the cache."""
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    try:
+        params = [n for n, p in inspect.signature(fn).parameters.items() if p.kind in positional]
+    except (TypeError, ValueError):
+        params = []
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        before = [(label, a, a.copy()) for label, a in _array_arguments(args, params)]
+        out = fn(*args, **kwargs)
+        for label, a, copy in before:
+            if not _same(a, copy):
+                raise InputMutatedError(f"{name} mutates its input {label}")
+        return out
+
+    return call
+
+
+def select_checks(only: str | None = None, extended: bool = True,
+                  functions: Iterable[str] | None = None) -> list[Check]:
     """Checks matching ``only``: comma-separated patterns, each a substring of
-    ``"layer: check"`` or a glob on ``layer`` or on ``"layer: check"``."""
+    ``"layer: check"`` or a glob on ``layer`` or on ``"layer: check"``. With ``functions``,
+    only the checks that call nothing else (an exercise's functions)."""
     chosen = [c for c in REGISTRY if extended or not c.extended]
+    if functions is not None:
+        allowed = set(functions)
+        chosen = [c for c in chosen if set(c.needs) <= allowed]
     if only:
         # The whole pattern too: check names may themselves contain commas.
         pats = [only.strip()] + [p.strip() for p in only.split(",") if p.strip()]
@@ -928,55 +1088,101 @@ def select_checks(only: str | None = None, extended: bool = True) -> list[Check]
     return chosen
 
 
-def run_check(check: Check, impl: Any) -> CheckResult:
-    """Run one check on ``impl`` (a module or any object with the functions)."""
-    missing = [n for n in check.needs if not callable(getattr(impl, n, None))]
+def _raised_in(exc: BaseException, names: Iterable[str]) -> str:
+    """The innermost function among ``names`` in the exception's traceback, or ''."""
+    names = set(names)
+    found = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name in names:
+            found = tb.tb_frame.f_code.co_name
+        tb = tb.tb_next
+    return found
+
+
+def run_check(check: Check, impl: Any, stubs: Iterable[str] = ()) -> CheckResult:
+    """Run one check on ``impl`` (a module or any object with the functions). Functions in
+    ``stubs`` are known to be unimplemented: a check that needs one is not run."""
+    needs = check.needs
+
+    def result(error: float | None, status: str, note: str) -> CheckResult:
+        return CheckResult(check.layer, check.name, error, check.tol, status, note, needs)
+
+    missing = [n for n in needs if not callable(getattr(impl, n, None))]
     if missing:
-        return CheckResult(check.layer, check.name, None, check.tol, MISSING,
-                           "not defined: " + ", ".join(missing))
+        return result(None, MISSING, "not defined: " + ", ".join(missing))
+    stubbed = [n for n in needs if n in set(stubs)]
+    if stubbed:
+        return result(None, NOT_IMPLEMENTED, "not implemented: " + ", ".join(stubbed))
 
     def get(name: str) -> Callable:
-        return getattr(impl, name)
+        return guard_inputs(name, getattr(impl, name))
 
     try:
         with np.errstate(all="ignore"):
             error, note = check.fn(get)
     except NotImplementedError as exc:
-        return CheckResult(check.layer, check.name, None, check.tol, MISSING,
-                           f"not implemented ({exc})" if str(exc) else "not implemented")
+        where = _raised_in(exc, needs) or "/".join(needs)
+        return result(None, NOT_IMPLEMENTED,
+                      f"not implemented: {where}" + (f" ({exc})" if str(exc) else ""))
+    except InputMutatedError as exc:
+        return result(math.inf, FAIL, str(exc))
     except Exception as exc:  # the implementation under test may raise anything
         msg = str(exc).splitlines()[0] if str(exc) else ""
-        return CheckResult(check.layer, check.name, math.inf, check.tol, FAIL,
-                           f"raised {type(exc).__name__}: {msg}"[:200])
+        where = _raised_in(exc, needs)
+        return result(math.inf, FAIL,
+                      (f"{where} " if where else "") + f"raised {type(exc).__name__}: {msg}"[:200])
     error = float(error)
+    if math.isnan(error):
+        note = "; ".join(n for n in ("NaN in the result (output or gradient)", note) if n)
     status = PASS if error < check.tol else FAIL  # NaN compares False: a FAIL
-    return CheckResult(check.layer, check.name, error, check.tol, status, note)
+    return result(error, status, note)
+
+
+def default_impl() -> Any:
+    """convnet's own functions under their checked names: the layers and the update rules."""
+    import types
+
+    import convnet.layers as layers
+    import convnet.optim as optim
+
+    names = {n: getattr(layers, n) for n in layers.__all__}
+    names.update({n: getattr(optim, n) for n in UPDATE_RULE_CASES})
+    return types.SimpleNamespace(**names)
 
 
 def run_checks(impl: Any = None, only: str | None = None, extended: bool | None = None,
-               progress: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:
+               progress: Callable[[CheckResult], None] | None = None,
+               functions: Iterable[str] | None = None,
+               starting: Callable[[Check], None] | None = None) -> list[CheckResult]:
     """Run every selected check.
 
     Inputs:
-    - impl: module (or object) with the layer functions; None for ``convnet.layers``.
+    - impl: module (or object) with the layer functions; None for convnet's own
+      (:func:`default_impl`).
     - only: filter as in :func:`select_checks`.
     - extended: include the extended checks (default: True for convnet's own layers,
       False for another implementation).
     - progress: called with each result as it is produced.
+    - functions: only the checks calling nothing but these (an exercise's functions).
+    - starting: called with each check just before it runs.
 
     Returns the list of :class:`CheckResult`, in registry order.
     """
+    stubs: set[str] = set()
     if impl is None:
-        import convnet.layers as impl_module
-
-        impl = impl_module
+        impl = default_impl()
         if extended is None:
             extended = True
-    checks = select_checks(only, extended=bool(extended))
+    else:
+        stubs = stub_functions(impl)
+    checks = select_checks(only, extended=bool(extended), functions=functions)
     results = []
     with _single_numba_thread():
         for c in checks:
-            res = run_check(c, impl)
+            if starting is not None:
+                starting(c)
+            res = run_check(c, impl, stubs)
             results.append(res)
             if progress is not None:
                 progress(res)

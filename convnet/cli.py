@@ -16,10 +16,14 @@ from convnet.errors import ConvnetError
 # Order is the order of `convnet --help`.
 COMMANDS = (
     "check",
+    "exercise",
+    "grade",
     "train",
     "predict",
     "compare",
     "saliency",
+    "explain",
+    "activations",
     "classviz",
     "fool",
     "features",

@@ -1,9 +1,20 @@
-"""A tiny hand-written model with the ``Sequential`` contract and numerical-gradient helpers,
-shared by the input-gradient tests (so they test that package alone)."""
+"""Models shared by the input-gradient tests.
+
+* ``ToyModel``: a tiny hand-written model with the ``Sequential`` contract, and numerical-
+  gradient helpers (so the objectives and backends are tested without the layers package).
+* ``small_net`` / ``make_backend``: a small real network (conv-relu-pool-conv-relu-global-
+  average-pool-dense, float32, about 700 parameters) behind the NumPy backend, or its
+  ``to_keras`` twin behind the TF backend. It accepts any image size, like the pretrained
+  models the methods are meant for, so octaves and tiles work on both backends; its input
+  space (torch's ImageNet preprocessing) has per-channel scales, so every pixel <-> model
+  conversion is exercised.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+
+from convnet.backend import InputSpace, NumpyBackend
 
 TOL = 1e-7
 
@@ -66,3 +77,42 @@ class ToyModel:
 
 class GlobalAvgPool:  # the backend infers "any image size" from this class name
     pass
+
+
+SIZE = 24  # image side used by the tests
+CLASSES = 5
+
+
+def small_net():
+    """The NumPy model: (N, 3, H, W) -> (N, 5) logits, deterministic weights."""
+    from convnet.models import Sequential
+    from convnet.models import modules as M
+
+    model = Sequential(
+        [
+            M.Conv2D(3, 6, 3, pad=1, name="conv1", seed=1),
+            M.ReLU(name="relu1"),
+            M.MaxPool2D(2, name="pool1"),
+            M.Conv2D(6, 8, 3, pad=1, name="conv2", seed=2),
+            M.ReLU(name="relu2"),
+            M.GlobalAvgPool(name="gap"),
+            M.Dense(8, CLASSES, name="fc", seed=3),
+        ],
+        input_shape=(3, SIZE, SIZE),
+    )
+    # Small positive biases keep most ReLUs on for images near mid grey.
+    rng = np.random.default_rng(4)
+    for k in ("conv1/b", "conv2/b"):
+        model.params[k] = rng.uniform(0.05, 0.2, model.params[k].shape).astype(np.float32)
+    return model
+
+
+def make_backend(kind: str, model, fixed_size: bool = False):
+    """The model behind the NumPy backend, or its ``to_keras`` twin behind the TF backend."""
+    space = InputSpace.torch_imagenet()
+    if kind == "numpy":
+        return NumpyBackend(model, space, fixed_size=fixed_size)
+    from convnet.interop.keras import to_keras
+    from convnet.interop.tf_backend import TFBackend
+
+    return TFBackend(to_keras(model), space, fixed_size=fixed_size)

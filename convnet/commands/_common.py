@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from convnet.data.images import image_to_pixels, save_png
+from convnet.data.images import image_to_pixels, save_image, save_png
 
 
 def add_output_args(p: argparse.ArgumentParser, seed: bool = True, progress: bool = True) -> None:
@@ -89,3 +89,36 @@ def save(pixels: np.ndarray, path: Path) -> Path:
     path = save_png(pixels, path)
     print(f"wrote {path}")
     return path
+
+
+def load_sized(backend: Any, path: str, size: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Image file -> (pixels (1, C, H, W) RGB 0..255, model input (1, C, H, W))."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"image {path} does not exist")
+    if backend.input_shape is not None:
+        hw = tuple(backend.input_shape[1:])
+        if size is not None and (size, size) != hw:
+            raise ValueError(f"this model only takes {hw[0]}x{hw[1]} images, --size {size}")
+    else:
+        if size is not None and size < 8:
+            raise ValueError(f"--size must be at least 8, got {size}")
+        hw = (size or 227, size or 227)
+    pix = image_to_pixels(path, hw, grey=backend.input_space.channels == 1)
+    return pix, backend.input_space.to_model(pix)
+
+
+def colourise(heat: np.ndarray, cmap: str) -> np.ndarray:
+    """(H, W) in [0, 1] -> (H, W, 3) float 0..255 through a matplotlib colour map."""
+    import matplotlib
+
+    try:
+        cm = matplotlib.colormaps[cmap]
+    except KeyError:
+        raise ValueError(f"unknown colour map {cmap!r} (e.g. jet, viridis, inferno)") from None
+    return cm(np.clip(heat, 0.0, 1.0))[..., :3] * 255.0
+
+
+def write_image(image: np.ndarray, path: Path) -> None:
+    """Write an (H, W, 3) float 0..255 picture atomically and say so."""
+    save_image(path, image)
+    print(f"wrote {path}")

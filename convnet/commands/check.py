@@ -3,9 +3,16 @@
     convnet check                                  # convnet's own layers
     convnet check --impl student/layers.py         # a student's functions with our names
     convnet check --only conv_im2col,max_pool --json results.json
+    convnet check --impl work/fc_layers.py         # an exercise template: its functions only
 
-Exit status: 0 when every check that ran passed (MISSING ones do not count), 1 when any
-failed, 2 on a usage error (e.g. a module that defines none of the layer functions).
+A module started from an exercise template (``convnet exercise start``) says which exercise
+it is (``__convnet_exercise__``); then only the checks of that exercise run, and a function
+still raising ``NotImplementedError`` is NOT_IMPLEMENTED. ``--exercise NAME`` chooses the
+exercise explicitly (the batch grader does).
+
+Exit status: 0 when every check that ran passed (MISSING and NOT_IMPLEMENTED ones do not
+count), 1 when any failed, 2 on a usage error (e.g. a module that defines none of the layer
+functions, or that cannot be imported).
 """
 
 from __future__ import annotations
@@ -14,10 +21,8 @@ import argparse
 import json
 import math
 import sys
-from pathlib import Path
 from typing import Any
 
-from convnet._io import atomic_write_text
 from convnet.errors import ConvnetError
 
 
@@ -42,8 +47,15 @@ def register(subparsers: Any) -> None:
     p.add_argument("--extended", action=argparse.BooleanOptionalAction, default=None,
                    help="also check dilation, max-pool padding and ceil mode (default: on "
                         "for convnet's layers, off with --impl)")
+    p.add_argument("--exercise", metavar="NAME",
+                   help="grade the functions of exercise NAME only (see `convnet exercise "
+                        "list`); default: the exercise the --impl file declares, if any")
+    p.add_argument("--partial", action="store_true",
+                   help="with --json: rewrite the JSON before and after every check, so that "
+                        "a run killed half-way leaves the finished checks and the one running")
     p.add_argument("-v", "--verbose", action="store_true",
-                   help="one row per check even for layers that are entirely MISSING")
+                   help="one row per check even for layers that are entirely MISSING or "
+                        "NOT_IMPLEMENTED")
     p.set_defaults(func=run)
 
 
@@ -56,28 +68,38 @@ def _fmt_err(err: float | None) -> str:
 
 
 def _rows(results: list, verbose: bool) -> list[tuple[str, str, str, str, str, str]]:
-    """Table rows; a layer whose checks are all MISSING collapses into one row."""
-    from convnet.checks import MISSING
+    """Table rows; a layer whose checks are all MISSING (or all NOT_IMPLEMENTED) collapses
+    into one row."""
+    from convnet.checks import MISSING, NOT_IMPLEMENTED
 
     rows = []
     by_layer: dict[str, list] = {}
     for r in results:
         by_layer.setdefault(r.layer, []).append(r)
     for layer, rs in by_layer.items():
-        if not verbose and len(rs) > 1 and all(r.status == MISSING for r in rs):
-            names: dict[str, None] = {}
-            other: dict[str, None] = {}
-            for r in rs:
-                if r.note.startswith("not defined: "):
-                    names.update(dict.fromkeys(r.note[len("not defined: "):].split(", ")))
-                else:
-                    other[r.note] = None
-            notes = ([f"not defined: {', '.join(names)}"] if names else []) + list(other)
-            rows.append((layer, f"({len(rs)} checks)", "-", "-", MISSING, "; ".join(notes)))
+        status = rs[0].status
+        if (not verbose and len(rs) > 1 and status in (MISSING, NOT_IMPLEMENTED)
+                and all(r.status == status for r in rs)):
+            rows.append((layer, f"({len(rs)} checks)", "-", "-", status, _merged_notes(rs)))
             continue
         for r in rs:
             rows.append((r.layer, r.check, _fmt_err(r.error), f"{r.tol:.0e}", r.status, r.note))
     return rows
+
+
+def _merged_notes(rs: list) -> str:
+    """One note for many rows: 'not defined: a, b' / 'not implemented: a, b' merged."""
+    named: dict[str, dict[str, None]] = {}
+    other: dict[str, None] = {}
+    for r in rs:
+        for prefix in ("not defined: ", "not implemented: "):
+            if r.note.startswith(prefix) and "(" not in r.note:
+                named.setdefault(prefix, {}).update(
+                    dict.fromkeys(r.note[len(prefix):].split(", ")))
+                break
+        else:
+            other[r.note] = None
+    return "; ".join([f"{p}{', '.join(n)}" for p, n in named.items()] + list(other))
 
 
 def _print_table(results: list, verbose: bool, out: Any) -> None:
@@ -91,38 +113,95 @@ def _print_table(results: list, verbose: bool, out: Any) -> None:
         print(fmt.format(*r).rstrip(), file=out)
 
 
+class _JsonDoc:
+    """The --json document; with --partial it is rewritten (atomically) at every step."""
+
+    def __init__(self, path: str | None, partial: bool, impl: str) -> None:
+        self.path, self.partial = path, partial
+        self.doc: dict[str, Any] = {"impl": impl, "exercise": None, "complete": False,
+                                    "running": None, "results": []}
+
+    def update(self, final: bool = False, **fields: Any) -> None:
+        self.doc.update(fields)
+        if self.path and (final or self.partial):
+            from convnet._io import atomic_write_text as write_text_atomic
+
+            write_text_atomic(self.path, json.dumps(self.doc, indent=1) + "\n")
+
+    def error(self, kind: str, exc: BaseException) -> None:
+        cause = exc.__cause__ or exc
+        self.update(final=True, running=None, error={
+            "kind": kind, "exception": type(cause).__name__, "message": str(exc)})
+
+
+def _load(args: argparse.Namespace, out: _JsonDoc) -> tuple[Any, Any]:
+    """(student module, exercise) for --impl/--exercise; errors also go to the JSON."""
+    from convnet import checks
+    from convnet.exercises import EXERCISES, MARKER, get_exercise
+
+    try:
+        exercise = get_exercise(args.exercise) if args.exercise else None
+    except ConvnetError as exc:
+        out.error("usage", exc)
+        raise
+    if not args.impl:
+        return None, exercise
+    out.update(running="import")
+    try:
+        impl = checks.load_student_module(args.impl)
+    except FileNotFoundError as exc:
+        out.error("not-found", exc)
+        raise
+    except ConvnetError as exc:
+        out.error("import", exc)
+        raise
+    declared = getattr(impl, MARKER, None)
+    if exercise is None and isinstance(declared, str) and declared in EXERCISES:
+        exercise = EXERCISES[declared]
+    if exercise is None and not checks.defined_functions(impl):
+        exc = checks.NothingToCheckError(
+            f"{args.impl} defines none of the layer functions convnet checks "
+            f"(e.g. conv_forward_naive, max_pool_backward_naive, affine_forward)"
+        )
+        out.error("nothing-to-check", exc)
+        raise exc
+    return impl, exercise
+
+
 def run(args: argparse.Namespace) -> int:
     from convnet import checks
 
-    impl = None
-    label = "convnet.layers"
-    if args.impl:
-        impl = checks.load_student_module(args.impl)
-        label = str(args.impl)
-        defined = checks.defined_functions(impl)
-        if not defined:
-            raise checks.NothingToCheckError(
-                f"{args.impl} defines none of the layer functions convnet checks "
-                f"(e.g. conv_forward_naive, max_pool_backward_naive, affine_forward)"
-            )
-    selected = checks.select_checks(args.only, extended=True)
+    label = str(args.impl) if args.impl else "convnet.layers"
+    out = _JsonDoc(args.json_out, args.partial, label)
+    impl, exercise = _load(args, out)
+    functions = exercise.functions if exercise is not None else None
+    if exercise is not None:
+        out.update(exercise=exercise.name)
+        label += f" (exercise {exercise.name})"
+    selected = checks.select_checks(args.only, extended=True, functions=functions)
     if not selected:
-        raise ConvnetError(f"--only {args.only!r} matches no layer; layers: "
+        exc = ConvnetError(f"--only {args.only!r} matches no layer; layers: "
                            + ", ".join(dict.fromkeys(c.layer for c in checks.REGISTRY)))
-    results = checks.run_checks(impl, only=args.only, extended=args.extended)
-    _print_table(results, args.verbose, sys.stdout)
-    counts = {s: sum(r.status == s for r in results)
-              for s in (checks.PASS, checks.FAIL, checks.MISSING)}
+        out.error("usage", exc)
+        raise exc
+    results: list = []
+
+    def starting(c: checks.Check) -> None:
+        out.update(running=f"{c.layer}: {c.name}", running_functions=list(c.needs))
+
+    def finished(r: checks.CheckResult) -> None:
+        results.append(r)
+        out.update(running=None, results=[x.to_json() for x in results])
+
+    checks.run_checks(impl, only=args.only, extended=args.extended, functions=functions,
+                      progress=finished, starting=starting if args.partial else None)
+    counts = {s: sum(r.status == s for r in results) for s in checks.STATUSES}
     failed = counts[checks.FAIL] > 0
+    # The JSON first: the module under test may have broken stdout.
+    out.update(final=True, complete=True, running=None, passed=not failed, counts=counts,
+               results=[r.to_json() for r in results])
+    _print_table(results, args.verbose, sys.stdout)
     print(f"\n{label}: {counts[checks.PASS]} passed, {counts[checks.FAIL]} failed, "
+          f"{counts[checks.NOT_IMPLEMENTED]} not implemented, "
           f"{counts[checks.MISSING]} missing", file=sys.stdout)
-    if args.json_out:
-        doc = {
-            "impl": label,
-            "passed": not failed,
-            "counts": counts,
-            "results": [r.to_json() for r in results],
-        }
-        path = Path(args.json_out)
-        atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
     return 1 if failed else 0

@@ -3,7 +3,9 @@
 One loop, two backends: every method here takes a :class:`Backend`
 (:class:`NumpyBackend` for convnet models, ``convnet.interop.tf_backend.TFBackend`` for
 Keras models) and works in model input space, with epsilons and clip bounds in pixel units
-converted through the backend's :class:`InputSpace`.
+converted through the backend's :class:`InputSpace`. The methods that optimise an image
+(class and feature visualisation, DeepDream, style transfer, preferred inputs) are presets on
+one loop, :func:`render` (an objective, a parameterisation, an optimiser, transforms).
 """
 
 from convnet.inputgrad.adversarial import (
@@ -35,7 +37,8 @@ from convnet.inputgrad.objectives import (
     Sum,
     TotalVariation,
 )
-from convnet.inputgrad.optimize import optimize_input, value_and_grad
+from convnet.inputgrad.optimize import Monitor, Rendering, optimize_input, render, value_and_grad
+from convnet.inputgrad.param import FourierParam, InputParam, PixelParam
 from convnet.inputgrad.preferred import preferred_input
 from convnet.inputgrad.saliency import input_gradient_pixels, saliency_map
 from convnet.inputgrad.transforms import Blur, Clip, Jitter, Transform
@@ -59,6 +62,12 @@ __all__ = [
     "L2",
     "TotalVariation",
     "optimize_input",
+    "render",
+    "Rendering",
+    "Monitor",
+    "InputParam",
+    "PixelParam",
+    "FourierParam",
     "value_and_grad",
     "Transform",
     "Jitter",

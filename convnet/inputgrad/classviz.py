@@ -18,8 +18,9 @@ import numpy as np
 
 from convnet.backend import Backend
 from convnet.inputgrad.objectives import L2, ClassScore, Objective
-from convnet.inputgrad.optimize import optimize_input
-from convnet.inputgrad.transforms import Blur, Jitter
+from convnet.inputgrad.optimize import render
+from convnet.inputgrad.param import InputParam
+from convnet.inputgrad.transforms import Blur, Clip, Jitter
 
 PIXEL_STD = 57.375  # 0.225 * 255: one standardised unit in pixel levels
 PIXEL_MID = 127.5
@@ -100,21 +101,20 @@ def class_visualization(
     # With a uniform pixel scale the L2-normalised step in model units equals lr
     # standardised units; per-channel scales (torch preprocessing) use their mean.
     lr_model = lr * PIXEL_STD * float(np.mean(backend.input_space.pixel_scale()))
-    return optimize_input(
+    r = render(
         backend,
         objective,
-        x0,
+        InputParam(x0),
         steps,
-        update="normalized_sgd",
-        lr=lr_model,
-        update_config={"norm": "l2"},
-        transforms=[Jitter(jitter), Blur(blur_every, blur_sigma)],
-        clip=True,
+        optimizer="normalized_sgd",
+        optimizer_config={"learning_rate": lr_model, "norm": "l2"},
+        transforms=[Jitter(jitter), Blur(blur_every, blur_sigma), Clip()],
         seed=rng,
         progress=progress,
         callback=callback,
         desc=f"class {class_idx}",
     )
+    return r.x, r.history
 
 
 __all__ = ["class_visualization", "random_image", "standardised_l2", "PIXEL_STD"]

@@ -1,27 +1,30 @@
 """DeepDream: gradient ascent on the mean activation of chosen layers, starting from a photo.
 
-The three variants of the course material (paper 004, "Deep Dream", after the TensorFlow
-tutorial; notebook 000, section 3.2), all on any backend and any set of weighted layers:
+Mordvintsev, Olah & Tyka, "Inceptionism: Going Deeper into Neural Networks" (Google Research
+blog, 2015), in the three forms of the TensorFlow DeepDream tutorial, on any backend and any
+set of weighted layers:
 
 * ``variant="simple"``: ``x += step * g / std(g)`` (the gradient normalised by its standard
   deviation), clipped to the valid range, ``steps`` times at the image's own size;
-* ``variant="octaves"``: the same at a sequence of scales ``octave_scale**n`` (the paper:
+* ``variant="octaves"``: the same at a sequence of scales ``octave_scale**n`` (the tutorial:
   n = -2..2, scale 1.3..1.5), small to large, with the detail added at one scale upsampled and
   carried to the next;
 * ``variant="tiled"``: octaves, with the gradient computed tile by tile (tile 512) after a
   random roll of the image, so memory is bounded by the tile, not the image, and the seams
   move every step.
 
-``step_size`` is in the course's units: 0.01 is a step of 0.01 in InceptionV3's [-1, 1] input,
+``step_size`` is in half-range units: 0.01 is a step of 0.01 in InceptionV3's [-1, 1] input,
 i.e. 1.275 pixel levels, whatever the backend's input space (0..255 BGR for SqueezeNet).
 
-``zoom_dream`` is notebook 000's version (3.2.1): Adam with a random shift, and the image
-itself enlarged by ``zoom`` between rounds ("Zoom-Schritte").
+``zoom_dream`` is the "zoom" variant: Adam with a random shift, and the image itself enlarged
+by ``zoom`` between rounds (the infinite-zoom videos of the blog post).
+
+Both are presets on :func:`convnet.inputgrad.optimize.render` with the input itself as the
+parameterisation: octaves with ``carry="detail"``, zoom rounds with ``carry="image"``.
 """
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,15 +32,16 @@ from typing import Any
 
 import numpy as np
 
+from convnet.inputgrad.features import KERAS_ADAM
 from convnet.inputgrad.objectives import LayerMean, Objective
-from convnet.inputgrad.optimize import optimize_input
-from convnet.inputgrad.param import to_model_input
-from convnet.inputgrad.transforms import resize_bilinear
+from convnet.inputgrad.optimize import render
+from convnet.inputgrad.param import InputParam, PixelParam, to_model_input
+from convnet.inputgrad.transforms import Clip, Jitter
 
-# The paper's layers on InceptionV3 (004, "names = ['mixed3', 'mixed5']").
+# The TensorFlow DeepDream tutorial's layers on InceptionV3.
 DEFAULT_LAYERS: dict[str, float] = {"mixed3": 1.0, "mixed5": 1.0}
 VARIANTS = ("simple", "octaves", "tiled")
-# Half the pixel range: the course's step sizes are in [-1, 1] units.
+# Half the pixel range: step sizes are in [-1, 1] units, as for InceptionV3.
 _HALF_RANGE = 127.5
 
 
@@ -59,7 +63,7 @@ class DreamResult:
 
 
 def dream_objective(layers: Sequence[str] | Mapping[str, float]) -> Objective:
-    """Sum over layers of weight * mean activation (the paper's ``calc_loss``).
+    """Sum over layers of weight * mean activation (the tutorial's loss).
 
     Inputs:
     - layers: names (weight 1 each) or {name: weight}.
@@ -89,7 +93,7 @@ def _check_image(who: str, pixels: np.ndarray) -> np.ndarray:
 
 
 def octave_scales(octave_scale: float = 1.3, octaves: Sequence[int] = range(-2, 3)) -> list[float]:
-    """The scales ``octave_scale**n`` for n in ``octaves`` (the paper: 1.3, n = -2..2)."""
+    """The scales ``octave_scale**n`` for n in ``octaves`` (the tutorial: 1.3, n = -2..2)."""
     if octave_scale <= 1:
         raise ValueError(f"octave_scales: octave_scale must be > 1, got {octave_scale}")
     return [float(octave_scale) ** n for n in octaves]
@@ -151,7 +155,7 @@ def deepdream(
     - layers: layer names or {name: weight} (default InceptionV3 mixed3 + mixed5).
     - variant: 'simple', 'octaves' or 'tiled' (see the module docstring).
     - steps: gradient steps (per octave for 'octaves'/'tiled').
-    - step_size: in half-ranges of the pixel scale (course: 0.01).
+    - step_size: in half-ranges of the pixel scale (default 0.01).
     - octave_scale, octaves: scales octave_scale**n, n in octaves (not used by 'simple').
     - tile_size: tile side in pixels for 'tiled'.
     - seed: for the random rolls; progress: tqdm bar; callback(step, x_model, value).
@@ -169,33 +173,27 @@ def deepdream(
     scales = None if variant == "simple" else octave_scales(octave_scale, octaves)
     if scales is not None:
         scales = _usable_scales(backend, objective.layers, x0.shape[2:], scales)
-    snapshots: list[np.ndarray] = []
-
-    def on_step(step: int, x: np.ndarray, value: float) -> Any:
-        if step == steps - 1:
-            snapshots.append(np.clip(space.to_pixels(x), 0, 255).astype(np.float32))
-        return callback(step, x, value) if callback is not None else None
-
-    t0 = time.perf_counter()
-    x, history = optimize_input(
+    r = render(
         backend,
         objective,
-        x0,
+        InputParam(x0),
         steps,
-        update="normalized_sgd",
-        lr=_model_step(space, step_size),
-        update_config={"norm": "std"},
-        clip=True,
+        optimizer="normalized_sgd",
+        optimizer_config={"learning_rate": _model_step(space, step_size), "norm": "std"},
+        transforms=[Clip()],
+        octaves=scales,
+        tile_size=tile_size if variant == "tiled" else None,
         seed=seed,
         progress=progress,
-        callback=on_step,
-        octave_scales=scales,
-        tile_size=tile_size if variant == "tiled" else None,
+        callback=callback,
         desc=f"dream ({variant})",
     )
-    seconds = time.perf_counter() - t0
-    out = np.clip(space.to_pixels(x), 0, 255).astype(np.float32)
-    return DreamResult(out, history, snapshots, seconds)
+    return DreamResult(_pixels(space, r.x), r.history, [_pixels(space, o) for o in r.octaves],
+                       r.seconds)  # fmt: skip
+
+
+def _pixels(space: Any, x: np.ndarray) -> np.ndarray:
+    return np.clip(space.to_pixels(x), 0, 255).astype(np.float32)
 
 
 def zoom_dream(
@@ -211,49 +209,41 @@ def zoom_dream(
     seed: int | None = 0,
     progress: bool = False,
 ) -> DreamResult:
-    """Notebook 000's DeepDream with zoom steps: Adam ascent with random shifts, then enlarge.
+    """DeepDream with zoom steps: Adam ascent with random shifts, then enlarge the image.
 
-    Round n (n = 0..zoom_steps-1) enlarges the current image by ``zoom`` (not in round 0) and
-    runs ``steps`` Adam steps (Keras defaults, learning rate in half-range units: the course's
-    1e-3 in [-1, 1]) on the mean of the layers, with a random shift of up to ``max_shift``.
+    Round n (n = 0..zoom_steps-1) starts from the previous round's image enlarged by ``zoom``
+    (round 0: the input) and runs ``steps`` Adam steps (Keras defaults, learning rate in
+    half-range units) on the mean of the layers, with a random shift of up to ``max_shift``.
 
     Inputs:
-    - backend, image (pixels (1, 3, H, W)), layers: as ``deepdream`` (course: mixed3).
-    - zoom: enlargement factor per round (course 1.3); zoom_steps: rounds (course 3).
-    - steps: Adam steps per round (course 1000); max_shift: random shift (course 100).
+    - backend, image (pixels (1, 3, H, W)), layers: as ``deepdream`` (default mixed3).
+    - zoom: enlargement factor per round (1.3); zoom_steps: rounds (3).
+    - steps: Adam steps per round (1000); max_shift: random shift in pixels (100).
 
     Returns a DreamResult whose image has the size after the last zoom, with every round's
     image in ``octaves``.
     """
-    from convnet.inputgrad.features import maximize
-
     if zoom < 1 or zoom_steps < 1:
         raise ValueError(
             f"zoom_dream: need zoom >= 1 and zoom_steps >= 1, got {zoom}, {zoom_steps}"
         )
     pixels = _check_image("zoom_dream", image)
-    objective = dream_objective(layers)
-    history: list[float] = []
-    rounds: list[np.ndarray] = []
-    t0 = time.perf_counter()
-    for n in range(zoom_steps):
-        if n > 0:
-            h, w = pixels.shape[2:]
-            pixels = resize_bilinear(pixels, (int(h * zoom), int(w * zoom)))
-        res = maximize(
-            backend,
-            objective,
-            init=pixels,
-            steps=steps,
-            learning_rate=learning_rate,
-            max_shift=max_shift,
-            seed=None if seed is None else seed + n,
-            progress=progress,
-        )
-        pixels = res.images
-        history.extend(res.history)
-        rounds.append(pixels)
-    return DreamResult(pixels, history, rounds, time.perf_counter() - t0)
+    r = render(
+        backend,
+        dream_objective(layers),
+        PixelParam(pixels.shape, pixels),  # type: ignore[arg-type]
+        steps,
+        optimizer="adam",
+        optimizer_config={"learning_rate": learning_rate, **KERAS_ADAM},
+        transforms=[Jitter(max_shift)],
+        octaves=[zoom**n for n in range(zoom_steps)],
+        carry="image",
+        seed=seed,
+        progress=progress,
+        desc="zoom",
+    )
+    rounds = [_pixels(backend.input_space, o) for o in r.octaves]
+    return DreamResult(r.param.to_pixels(), r.history, rounds, r.seconds)
 
 
 __all__ = [

@@ -1,13 +1,13 @@
 """Feature visualisation: the input that maximises a neuron, a channel or a whole layer.
 
-Course notebook 000, section 3.1: Adam on the input image, a random shift of the image every
-step (so the optimum does not exploit the pixel grid), clipping to the valid range, starting
-from a constant image. Its settings on InceptionV3 are the defaults of
-``experiments/feature_visualization.py``: layer ``mixed1``, unit (y, x, channel) = (9, 9, 30)
-and channel 30, a 200x200 input, 2000 steps, shift 4, Adam with Keras' defaults
-(learning rate 1e-3 in [-1, 1] units).
+Olah, Mordvintsev & Schubert, "Feature Visualization", Distill 2017: gradient ascent on the
+image, with a random shift of the image every step (so the optimum does not exploit the
+pixel grid; Lucid's ``jitter``), clipping to the valid range, starting from a constant image.
+The defaults are the settings of ``experiments/feature_visualization.py`` on InceptionV3:
+layer ``mixed1``, unit (y, x, channel) = (9, 9, 30) and channel 30, a 200x200 input, 2000
+steps, shift 4, Adam with Keras' defaults (learning rate 1e-3 in [-1, 1] units).
 
-Beyond the course (Olah et al., "Feature Visualization", Distill 2017):
+Also from that article (and Lucid):
 
 * ``param="fourier"``: optimise a decorrelated Fourier parameterisation of the image
   (:class:`convnet.inputgrad.param.FourierParam`) instead of its pixels;
@@ -16,12 +16,11 @@ Beyond the course (Olah et al., "Feature Visualization", Distill 2017):
 
 Everything works on any backend (NumPy SqueezeNet, Keras models through the TF backend) and
 in pixel units: the image lives in [0, 255] RGB and the backend's input space converts.
+:func:`maximize` is a preset on :func:`convnet.inputgrad.optimize.render`.
 """
 
 from __future__ import annotations
 
-import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,9 +28,13 @@ from typing import Any
 import numpy as np
 
 from convnet.inputgrad.objectives import Channel, LayerMean, Neuron, Objective
-from convnet.inputgrad.param import FourierParam, PixelParam, pixel_grad, to_model_input
+from convnet.inputgrad.optimize import render
+from convnet.inputgrad.param import FourierParam, PixelParam
+from convnet.inputgrad.transforms import Jitter
+from convnet.optim import KERAS_DEFAULTS
 
-# Course notebook 000, 3.1: InceptionV3 mixed1, unit [:, 9, 9, 30] and channel 30.
+# The InceptionV3 setting of experiments/feature_visualization.py: mixed1, unit [:, 9, 9, 30]
+# in Keras' NHWC order and channel 30. (The COURSE_* names are kept for existing imports.)
 COURSE_LAYER = "mixed1"
 COURSE_UNIT = (30, 9, 9)  # (channel, y, x)
 COURSE_SIZE = 200
@@ -170,6 +173,27 @@ def _make_param(
     raise ValueError(f"maximize: param must be 'pixel' or 'fourier', got {param!r}")
 
 
+# Keras' Adam defaults ("epsilon hat" placement) but the learning rate.
+KERAS_ADAM: dict[str, Any] = {
+    k: v for k, v in KERAS_DEFAULTS["adam"].items() if k != "learning_rate"
+}
+
+
+def _start_param(
+    param: str, size: int | tuple[int, int], batch: int, init: Any, seed: int | None,
+    init_std: float | None,
+) -> PixelParam | FourierParam:  # fmt: skip
+    if isinstance(init, np.ndarray):
+        img = np.asarray(init, np.float32)
+        if img.ndim != 4 or img.shape[1] != 3:
+            raise ValueError(f"maximize: init image must be (N, 3, H, W) pixels, got {img.shape}")
+        if param != "pixel":
+            raise ValueError("maximize: an init image needs param='pixel'")
+        return _make_param(param, tuple(img.shape), init, seed, init_std)  # type: ignore[arg-type]
+    h, w = (size, size) if isinstance(size, int) else size
+    return _make_param(param, (int(batch), 3, int(h), int(w)), init, seed, init_std)
+
+
 def maximize(
     backend: Any,
     objective: Objective,
@@ -188,24 +212,24 @@ def maximize(
     progress: bool = False,
     callback: Callable[[int, np.ndarray, float], Any] | None = None,
 ) -> FeatureResult:
-    """Find input images that maximise an objective (course notebook 000, 3.1).
+    """Find input images that maximise an objective (Olah et al. 2017).
 
-    Each step: pixels from the parameterisation, a random circular shift in
-    [-max_shift, max_shift) (the course's ``random_shift``), forward, the objective's gradient
-    back to the pixels (shift undone), one Adam step (Keras defaults: beta1 0.9, beta2 0.999,
-    epsilon 1e-7) on the parameters, clipping to [0, 255] (pixel parameterisation).
+    Each step: pixels from the parameterisation, a random circular shift of up to
+    ``max_shift`` pixels, forward, the objective's gradient back to the pixels (shift undone),
+    one Adam step (Keras defaults: beta1 0.9, beta2 0.999, epsilon 1e-7) on the parameters,
+    clipping to [0, 255] (pixel parameterisation).
 
     Inputs:
     - backend: an input-gradient backend.
     - objective: e.g. ``feature_objective("mixed1", unit=(30, 9, 9))``; maximised.
     - size: image side (or (H, W)); ignored when ``init`` is an image.
     - batch: number of images optimised together (for ``diversity`` or BatchChannels).
-    - init: the course's constant ``offset`` in [-1, 1] (0 = mid grey), 'random', or a pixel
-      image (N, 3, H, W) (DeepDream-style start). Pixel parameterisation only.
+    - init: a constant offset in [-1, 1] (0 = mid grey), 'random', or a pixel image
+      (N, 3, H, W) (DeepDream-style start). Pixel parameterisation only.
     - steps: Adam steps.
-    - learning_rate: default 1e-3 (course) for 'pixel', 0.05 (Lucid) for 'fourier'; 'pixel'
-      learning rates are in half-range units (the course's [-1, 1] space).
-    - max_shift: random shift in pixels (course: 4).
+    - learning_rate: default 1e-3 for 'pixel', 0.05 (Lucid) for 'fourier'; 'pixel' learning
+      rates are in half-range units ([-1, 1] for the whole pixel range).
+    - max_shift: random shift in pixels (default 4).
     - param: 'pixel' or 'fourier' (decorrelated, Lucid).
     - diversity: weight of the Diversity term (0: off); diversity_layer: its layer (default
       the objective's first layer).
@@ -217,76 +241,34 @@ def maximize(
 
     Returns a FeatureResult (images (N, 3, H, W) pixels, history, seconds).
     """
-    from convnet.optim import adam
-
     if steps < 0:
         raise ValueError(f"maximize: steps must be >= 0, got {steps}")
-    if isinstance(init, np.ndarray):
-        img = np.asarray(init, np.float32)
-        if img.ndim != 4 or img.shape[1] != 3:
-            raise ValueError(f"maximize: init image must be (N, 3, H, W) pixels, got {img.shape}")
-        shape = tuple(img.shape)
-        if param != "pixel":
-            raise ValueError("maximize: an init image needs param='pixel'")
-    else:
-        h, w = (size, size) if isinstance(size, int) else size
-        shape = (int(batch), 3, int(h), int(w))
-    p = _make_param(param, shape, init, seed, init_std)  # type: ignore[arg-type]
+    p = _start_param(param, size, batch, init, seed, init_std)
     if learning_rate is None:
         learning_rate = 1e-3 if param == "pixel" else 0.05
     total = objective
     if diversity:
-        layer = diversity_layer or objective.layers[0]
-        total = objective - diversity * Diversity(layer)
-    space = backend.input_space
-    rng = np.random.default_rng(seed)
-    config: dict[str, Any] = {
-        "learning_rate": learning_rate,
-        "beta1": 0.9,
-        "beta2": 0.999,
-        "epsilon": 1e-7,
-        "epsilon_placement": "hat",
-    }
-    history: list[float] = []
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+        total = objective - diversity * Diversity(diversity_layer or objective.layers[0])
 
-        bar = tqdm(total=steps, desc="features", leave=False)
-    t0 = time.perf_counter()
-    try:
-        for step in range(steps):
-            pixels = p.to_pixels()
-            if max_shift > 0:
-                sy, sx = (int(v) for v in rng.integers(-max_shift, max_shift, size=2))
-            else:
-                sy = sx = 0
-            x = to_model_input(space, np.roll(pixels, (sy, sx), axis=(2, 3)))
-            acts = backend.forward(x, total.layers)
-            value = objective.value(acts)
-            gx = backend.vjp(total.grad(acts))
-            gp = np.roll(pixel_grad(space, gx), (-sy, -sx), axis=(2, 3))
-            if step == 0 and not np.any(gp):
-                # A ReLU unit that is off everywhere has no gradient: the image never moves.
-                warnings.warn(
-                    f"maximize: {objective!r} has zero gradient at the start image (a dead "
-                    "unit); try init='random' or another constant offset",
-                    stacklevel=2,
-                )
-            dparams = p.backward(gp)
-            # Adam minimises: descend on -objective.
-            p.params, config = adam(p.params, -dparams, config)
-            p.clip()
-            history.append(value)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(value=f"{value:.4g}")
-            if callback is not None and callback(step, p.to_pixels(), value):
-                break
-    finally:
-        if bar is not None:
-            bar.close()
-    return FeatureResult(p.to_pixels(), history, time.perf_counter() - t0)
+    def on_step(step: int, x: np.ndarray, value: float) -> Any:
+        return callback(step, p.to_pixels(), value) if callback is not None else None
+
+    r = render(
+        backend,
+        total,
+        p,
+        steps,
+        optimizer="adam",
+        optimizer_config={"learning_rate": learning_rate, **KERAS_ADAM},
+        transforms=[Jitter(max_shift)],
+        monitor={"objective": objective} if diversity else None,
+        seed=seed,
+        progress=progress,
+        callback=on_step if callback is not None else None,
+        desc="features",
+    )
+    history = r.monitor["objective"] if diversity else r.history
+    return FeatureResult(p.to_pixels(), history, r.seconds)
 
 
 def visualize_channels(
@@ -356,6 +338,7 @@ __all__ = [
     "BatchChannels",
     "Diversity",
     "FeatureResult",
+    "KERAS_ADAM",
     "feature_objective",
     "grid",
     "maximize",

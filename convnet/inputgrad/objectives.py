@@ -372,27 +372,36 @@ class L2(Objective):
 
 
 class TotalVariation(Objective):
-    """Total variation ``sum |x[i+1, j] - x[i, j]|^p + |x[i, j+1] - x[i, j]|^p`` (NCHW).
+    """Total variation ``sum |d[i+1, j] - d[i, j]|^p + |d[i, j+1] - d[i, j]|^p``, d = act / scale.
 
     Inputs:
     - layer: default ``"input"``.
     - power: p >= 1 (2 as in Mahendran & Vedaldi / cs231n style transfer; 1 is anisotropic TV,
       whose gradient at exactly equal neighbours is taken as 0).
+    - scale: scalar or per-channel (C,) divisor (e.g. model units per unit pixel, so the
+      penalty is stated on ``pixels / 255`` whatever the model's preprocessing).
     """
 
-    def __init__(self, layer: str = INPUT, power: float = 2.0) -> None:
+    def __init__(
+        self,
+        layer: str = INPUT,
+        power: float = 2.0,
+        scale: float | Sequence[float] | np.ndarray | None = None,
+    ) -> None:
         if power < 1:
             raise ValueError(f"TotalVariation: power must be >= 1, got {power}")
         self.layer, self.power = layer, float(power)
+        self.scale = None if scale is None else np.asarray(scale, dtype=np.float64)
         self.layers = (layer,)
 
-    def _check(self, a: np.ndarray) -> None:
-        if a.ndim != 4:
-            raise ValueError(f"TotalVariation: activation must be (N, C, H, W), got {a.shape}")
+    def _scaled(self, a0: np.ndarray) -> np.ndarray:
+        if a0.ndim != 4:
+            raise ValueError(f"TotalVariation: activation must be (N, C, H, W), got {a0.shape}")
+        a = a0.astype(np.float64)
+        return a if self.scale is None else a / L2._bcast(self.scale, a)
 
     def value(self, acts: Acts) -> float:
-        a = self._act(acts, self.layer).astype(np.float64)
-        self._check(a)
+        a = self._scaled(self._act(acts, self.layer))
         dv = np.diff(a, axis=2)
         dh = np.diff(a, axis=3)
         p = self.power
@@ -400,8 +409,7 @@ class TotalVariation(Objective):
 
     def grad(self, acts: Acts) -> dict[str, np.ndarray]:
         a0 = self._act(acts, self.layer)
-        self._check(a0)
-        a = a0.astype(np.float64)
+        a = self._scaled(a0)
         p = self.power
         g = np.zeros_like(a)
         for axis in (2, 3):
@@ -414,6 +422,8 @@ class TotalVariation(Objective):
             lag[axis] = slice(None, -1)
             g[tuple(lead)] += gd
             g[tuple(lag)] -= gd
+        if self.scale is not None:
+            g = g / L2._bcast(self.scale, g)
         return {self.layer: g.astype(a0.dtype)}
 
     def __repr__(self) -> str:

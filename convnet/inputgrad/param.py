@@ -1,11 +1,21 @@
-"""Image parameterisations for feature visualisation, and input-space helpers.
+"""Image parameterisations: what the input-optimisation loop actually optimises.
 
-A parameterisation maps an optimisation variable ``params`` to RGB pixels (1, 3, H, W) in
-[0, 255] and carries a pixel gradient back to ``params``:
+A parameterisation holds the optimisation variable ``params`` and maps it to the model input
+(through a backend's :class:`~convnet.backend.InputSpace`), carries the input gradient back
+to ``params``, and keeps ``params`` valid after each update. The loop
+(:func:`convnet.inputgrad.optimize.render`) sees only this protocol::
 
-* ``PixelParam``: the pixels themselves, in units of half the pixel range,
-  ``v = pixels / 127.5 - 1`` in [-1, 1]. For InceptionV3/MobileNet (input space [-1, 1]) ``v`` is
-  exactly the model input, so Adam with the course's settings behaves as in notebook 000.
+    x = param.to_input(space)            # model input (N, C, H, W)
+    dparams = param.grad(space, dx)      # d objective / d params from d objective / d x
+    param.after(step, space, transforms) # projection after the update (clip, blur)
+    param.bounds                         # (lo, hi) box on params for L-BFGS-B, or None
+    param.restart(space, x)              # the same kind, started from x (octaves)
+
+* ``InputParam``: the model input itself (class visualisation, DeepDream, attacks); the
+  transforms' ``after`` hooks (blur, clipping) act on it directly.
+* ``PixelParam``: the RGB pixels, rescaled linearly to ``value_range`` (default [-1, 1]:
+  half-range units ``v = pixels / 127.5 - 1``; style transfer uses [0, 1]). For
+  InceptionV3/MobileNet (input space [-1, 1]) ``v`` is exactly the model input.
 * ``FourierParam``: Lucid's decorrelated parameterisation (Olah et al., "Feature
   Visualization", Distill 2017): the image is the inverse real FFT of a spectrum whose
   frequency f is scaled by 1/f^decay (so optimising the spectrum is gradient descent in a
@@ -18,6 +28,7 @@ and the transpose of that (affine, per-pixel) map for gradients.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -67,13 +78,87 @@ def pixel_grad(input_space: Any, gx: np.ndarray) -> np.ndarray:
     return np.einsum("cp,nchw->nphw", jac, gx).astype(gx.dtype, copy=False)
 
 
-class PixelParam:
-    """Pixels as the variable, in half-range units v = pixels / 127.5 - 1 (in [-1, 1]).
+class _ImageParam:
+    """Shared protocol of the parameterisations that produce RGB pixels (``to_pixels``)."""
+
+    params: np.ndarray
+    bounds: tuple[float, float] | None = None
+
+    def to_pixels(self, space: Any = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, dpixels: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def clip(self) -> None:
+        """Keep ``params`` in range after an update (nothing by default)."""
+
+    def to_input(self, space: Any) -> np.ndarray:
+        """Model input (N, C, H, W) float32 through ``space``."""
+        return to_model_input(space, self.to_pixels())
+
+    def grad(self, space: Any, gx: np.ndarray) -> np.ndarray:
+        """d/dparams from the gradient w.r.t. the model input (N, C, H, W)."""
+        return self.backward(pixel_grad(space, gx))
+
+    def after(self, step: int, space: Any, transforms: Sequence[Any]) -> None:
+        # Pixel-changing transforms (blur, clip) act on the model input: see InputParam.
+        self.clip()
+
+    def restart(self, space: Any, x: np.ndarray) -> Any:
+        """A parameterisation of the same kind starting from model input x (for octaves)."""
+        raise ValueError(f"{type(self).__name__} cannot restart from an image (octaves)")
+
+
+class InputParam:
+    """The model input itself as the variable (model units, x0's dtype).
 
     Inputs:
-    - shape: (1, 3, H, W).
-    - init: a constant in [-1, 1] (the course's ``offset``; 0 = mid grey), 'random' (uniform
-      noise of amplitude ``std`` around 0), or an explicit pixel image (1, 3, H, W).
+    - x0: (N, C, H, W) float start, model units; copied.
+    - bounds: optional (lo, hi) box on the input for L-BFGS-B.
+    """
+
+    def __init__(self, x0: np.ndarray, bounds: tuple[float, float] | None = None) -> None:
+        x0 = np.asarray(x0)
+        if x0.ndim != 4 or not np.issubdtype(x0.dtype, np.floating):
+            raise ValueError(
+                f"InputParam: x0 must be a float (N, C, H, W) array, got {x0.dtype} {x0.shape}"
+            )
+        self.params = x0.copy()
+        self.bounds = bounds
+
+    def to_input(self, space: Any) -> np.ndarray:
+        return self.params
+
+    def to_pixels(self, space: Any) -> np.ndarray:
+        """RGB pixels (N, C, H, W), not clipped."""
+        return space.to_pixels(self.params)
+
+    def grad(self, space: Any, gx: np.ndarray) -> np.ndarray:
+        return gx
+
+    def after(self, step: int, space: Any, transforms: Sequence[Any]) -> None:
+        for t in transforms:
+            self.params = t.after(self.params, step, space)
+
+    def restart(self, space: Any, x: np.ndarray) -> InputParam:
+        return InputParam(x, self.bounds)
+
+
+class PixelParam(_ImageParam):
+    """RGB pixels as the variable, rescaled linearly to ``value_range``.
+
+    ``v = lo + pixels * (hi - lo) / 255``; the default [-1, 1] gives half-range units
+    ``v = pixels / 127.5 - 1``, [0, 1] gives unit pixels ``u = pixels / 255``.
+
+    Inputs:
+    - shape: (N, 3, H, W).
+    - init: a constant in ``value_range`` (feature visualisation's constant offset; 0 = mid
+      grey for [-1, 1]), 'random' (uniform noise of amplitude ``std`` half-ranges around mid
+      grey), or an explicit pixel image (N, 3, H, W).
+    - std: noise amplitude for ``init='random'``, in units of half the range.
+    - seed: seed of that noise.
+    - value_range: (lo, hi), the values of pixel 0 and pixel 255.
     """
 
     def __init__(
@@ -82,34 +167,44 @@ class PixelParam:
         init: float | str | np.ndarray = 0.0,
         std: float = 0.1,
         seed: int | None = 0,
+        value_range: tuple[float, float] = (-1.0, 1.0),
     ) -> None:
         if len(shape) != 4 or shape[1] != 3:
             raise ValueError(f"PixelParam: shape must be (N, 3, H, W), got {shape}")
+        lo, hi = (float(v) for v in value_range)
+        if not hi > lo:
+            raise ValueError(f"PixelParam: value_range must have lo < hi, got {value_range}")
+        self.bounds = (lo, hi)
+        self.unit = 255.0 / (hi - lo)  # pixel levels per unit of v
         if isinstance(init, str):
             if init != "random":
                 raise ValueError(
                     f"PixelParam: init must be a number, 'random' or an image, got {init!r}"
                 )
-            self.params = np.random.default_rng(seed).uniform(-std, std, shape)
+            mid, amp = 0.5 * (lo + hi), std * 0.5 * (hi - lo)
+            self.params = np.random.default_rng(seed).uniform(mid - amp, mid + amp, shape)
         elif np.isscalar(init):
             self.params = np.full(shape, float(init))  # type: ignore[arg-type]
         else:
             img = np.asarray(init, np.float64)
             if img.shape != tuple(shape):
                 raise ValueError(f"PixelParam: init image must have shape {shape}, got {img.shape}")
-            self.params = img / 127.5 - 1.0
-        self.bounds = (-1.0, 1.0)
+            self.params = img / self.unit + lo
 
-    def to_pixels(self) -> np.ndarray:
-        """RGB pixels (1, 3, H, W) float32 in [0, 255]."""
-        return (127.5 * (self.params + 1.0)).astype(np.float32)
+    def to_pixels(self, space: Any = None) -> np.ndarray:
+        """RGB pixels (N, 3, H, W) float32 in [0, 255]."""
+        return (self.unit * (self.params - self.bounds[0])).astype(np.float32)
 
     def backward(self, dpixels: np.ndarray) -> np.ndarray:
         """d/dparams from d/dpixels (same shape)."""
-        return 127.5 * np.asarray(dpixels, np.float64)
+        return self.unit * np.asarray(dpixels, np.float64)
 
     def clip(self) -> None:
-        np.clip(self.params, -1.0, 1.0, out=self.params)
+        np.clip(self.params, *self.bounds, out=self.params)
+
+    def restart(self, space: Any, x: np.ndarray) -> PixelParam:
+        pixels = space.to_pixels(x)
+        return PixelParam(pixels.shape, pixels, value_range=self.bounds)
 
 
 def _rfft2_adjoint_weights(w: int) -> np.ndarray:
@@ -122,7 +217,7 @@ def _rfft2_adjoint_weights(w: int) -> np.ndarray:
     return c / w
 
 
-class FourierParam:
+class FourierParam(_ImageParam):
     """Lucid's decorrelated Fourier parameterisation of an RGB image.
 
     pixels = 255 * sigmoid(M @ irfft2(S * scale) / 4), with S the complex half spectrum stored
@@ -162,7 +257,7 @@ class FourierParam:
         spec = (self.params[..., 0] + 1j * self.params[..., 1]) * self.scale
         return np.fft.irfft2(spec, s=self.shape[2:], axes=(-2, -1)) / 4.0
 
-    def to_pixels(self) -> np.ndarray:
+    def to_pixels(self, space: Any = None) -> np.ndarray:
         """RGB pixels (N, 3, H, W) float32 in [0, 255]."""
         y = self._spatial()
         z = np.einsum("pc,nchw->nphw", self.color, y)
@@ -198,6 +293,7 @@ class FourierParam:
 __all__ = [
     "COLOR_CORRELATION",
     "FourierParam",
+    "InputParam",
     "PixelParam",
     "pixel_grad",
     "to_model_input",

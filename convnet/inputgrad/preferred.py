@@ -1,8 +1,9 @@
-"""Preferred input of an output unit of a small network (the course notebook's experiment).
+"""Preferred input of an output unit of a small network (activation maximisation on MNIST).
 
-Start from 0.7 everywhere (enough activity in the net), maximise one output unit with Adam
-(Keras defaults, as the notebook's ``tf.optimizers.Adam()``), clip to [-1, 1] after every
-step; the result is the "mother of all threes" for unit 3.
+Erhan, Bengio, Courville & Vincent, "Visualizing Higher-Layer Features of a Deep Network"
+(2009): start from 0.7 everywhere (enough activity in the net), maximise one output unit with
+Adam (Keras' defaults, ``keras.optimizers.Adam()``), clip to [-1, 1] after every step; the
+result is the prototypical input of that unit (the "mother of all threes" for unit 3).
 
 A constant start can leave every ReLU of the first layer off (for MnistConvNet: all five
 ``0.7 * sum(W_f) + b_f < 0``); the gradient is then exactly zero and Adam never moves. So
@@ -22,6 +23,7 @@ import numpy as np
 from convnet.backend import Backend, InputSpace, NumpyBackend
 from convnet.inputgrad.objectives import ClassScore
 from convnet.inputgrad.optimize import optimize_input
+from convnet.optim import KERAS_DEFAULTS
 
 
 def preferred_input(
@@ -40,13 +42,13 @@ def preferred_input(
     Inputs:
     - model: a ``Sequential`` (e.g. ``MnistConvNet``) or a :class:`Backend`.
     - unit: output unit (digit) to maximise.
-    - steps: Adam steps (the notebook: 500).
+    - steps: Adam steps (default 500).
     - lr: Adam learning rate in model units (Keras default 1e-3).
     - start: initial value of every input element, model units, or several values tried in
       order until one gives a non-zero gradient (see the module docstring).
-    - kind: 'softmax' (the notebook maximises the softmax output) or 'logit'.
+    - kind: 'softmax' (maximise the softmax output, default) or 'logit'.
     - input_space: default ``InputSpace.mnist_minus1_1()`` (inputs in [-1, 1]).
-    - tol: stop once ``1 - p(unit) < tol`` (the notebook's early stop), softmax only.
+    - tol: stop once ``1 - p(unit) < tol`` (early stop), softmax only.
 
     Returns:
     - x: (1, C, H, W) preferred input, model units (in [-1, 1] for MNIST).
@@ -72,12 +74,7 @@ def preferred_input(
             f"active); started from {s} instead",
             stacklevel=2,
         )
-    try:
-        from convnet.optim import KERAS_DEFAULTS
-
-        cfg = {k: v for k, v in KERAS_DEFAULTS.get("adam", {}).items() if k != "learning_rate"}
-    except ImportError:  # pragma: no cover - optional nicety
-        cfg = {}
+    cfg = {k: v for k, v in KERAS_DEFAULTS["adam"].items() if k != "learning_rate"}
 
     def stop(step: int, x: np.ndarray, value: float) -> bool:
         return kind == "softmax" and 1.0 - value < tol

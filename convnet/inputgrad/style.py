@@ -5,28 +5,29 @@ match those of a style image, while its activations at a *content* layer stay cl
 a content photo. All losses below have analytic gradients with respect to the activations; the
 backend's ``vjp`` carries them back to the image.
 
-Conventions (exercise sheet 003, Aufgabe 18; course notebook 000, section 3.4):
+Conventions (Gatys et al. 2016, section 2, with the normalisation of the TensorFlow style
+transfer tutorial as an option):
 
 * ``a`` is a layer activation ``(N, C, H, W)``; for one image it is the matrix ``F`` of shape
   ``(C, H*W)`` (features x positions).
-* ``gram_matrix(a) = F F^T / (H*W)`` (the notebook normalises by the number of positions;
-  ``normalize=False`` gives the sheet's unnormalised ``G = a a^T``).
-* Style loss of one layer (the sheet's formula), with ``N`` the number of entries of ``a``
-  (``C*H*W``): ``L = 1/(2N)^2 * ||G - G_style||_F^2``. Its gradient is
-  ``dL/da = 1/N^2 * (G - G_style) a`` for the unnormalised Gram (the sheet's result) and
+* ``gram_matrix(a) = F F^T / (H*W)`` (normalised by the number of positions, as in the
+  TensorFlow tutorial; ``normalize=False`` gives Gatys et al.'s ``G = F F^T``).
+* Style loss of one layer (Gatys et al., eq. 4), with ``N`` the number of entries of ``a``
+  (``C*H*W``): ``L = 1/(2N)^2 * ||G - G_style||_F^2``. Its gradient (eq. 6) is
+  ``dL/da = 1/N^2 * (G - G_style) a`` for the unnormalised Gram and
   ``1/(N^2 * H*W) * (G - G_style) a`` for the normalised one (the extra ``1/(H*W)`` is the
   chain rule through the normalisation).
-* Content loss: ``mean((a - a_content)^2)`` (the notebook's ``reduce_mean``).
+* Content loss: ``mean((a - a_content)^2)``.
 * Total variation: ``sum((x[..., 1:, :] - x[..., :-1, :])^2) + sum((x[..., 1:] - x[..., :-1])^2)``.
 
-The image is optimised in *unit pixel space* ``u = pixels / 255`` in ``[0, 1]``, as the course
-notebook does (its Adam: learning rate 0.02, beta1 0.99, epsilon 0.1); the backend's input space
-turns ``255 u`` into model input.
+The image is optimised in *unit pixel space* ``u = pixels / 255`` in ``[0, 1]`` (Adam:
+learning rate 0.02, beta1 0.99, epsilon 0.1, as in the TensorFlow tutorial); the backend's
+input space turns ``255 u`` into model input. :func:`style_transfer` is a preset on
+:func:`convnet.inputgrad.optimize.render`.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,9 +35,11 @@ from typing import Any
 import numpy as np
 
 from convnet.errors import ConvnetError
-from convnet.inputgrad.param import pixel_grad, to_model_input
+from convnet.inputgrad.objectives import Objective, TotalVariation
+from convnet.inputgrad.optimize import Monitor, render
+from convnet.inputgrad.param import PixelParam, to_model_input
 
-# Defaults of the Gatys et al. setting on VGG19 (course notebook 000, section 3.4).
+# The Gatys et al. (2016) layers on VGG19: conv1_1 ... conv5_1 for style, conv5_2 for content.
 VGG19_STYLE_LAYERS = (
     "block1_conv1",
     "block2_conv1",
@@ -80,8 +83,8 @@ def gram_matrix(a: np.ndarray, normalize: bool = True) -> np.ndarray:
 
     Inputs:
     - a: activation of shape (N, C, H, W).
-    - normalize: divide by the number of positions H*W (course notebook); False gives the
-      exercise sheet's G = a a^T.
+    - normalize: divide by the number of positions H*W; False gives Gatys et al.'s
+      G = F F^T.
 
     Returns:
     - G: array of shape (N, C, C), G[n, f, g] = sum_j a[n, f, j] a[n, g, j] (/ (H*W)).
@@ -168,7 +171,7 @@ def tv_loss(x: np.ndarray) -> tuple[float, np.ndarray]:
     return loss, dx
 
 
-class StyleLoss:
+class StyleLoss(Objective):
     """Weighted sum of per-layer style losses; objective protocol (``layers``, value, grad).
 
     Inputs:
@@ -207,7 +210,7 @@ class StyleLoss:
         }
 
 
-class ContentLoss:
+class ContentLoss(Objective):
     """weight * mean((a - target)^2) at one layer; objective protocol (``layers``, value, grad)."""
 
     def __init__(self, layer: str, target: np.ndarray, weight: float = 1.0) -> None:
@@ -259,6 +262,59 @@ class StyleResult:
     seconds: float = 0.0
 
 
+def _style_weights(
+    style_layers: list[str], style_weights: float | Sequence[float] | dict[str, float]
+) -> dict[str, float]:
+    if isinstance(style_weights, dict):
+        return {k: float(style_weights[k]) for k in style_layers}
+    if np.isscalar(style_weights):
+        return {k: float(style_weights) for k in style_layers}  # type: ignore[arg-type]
+    sw = list(style_weights)  # type: ignore[arg-type]
+    if len(sw) != len(style_layers):
+        raise ValueError(
+            f"style_transfer: {len(sw)} style weights for {len(style_layers)} style layers"
+        )
+    return dict(zip(style_layers, map(float, sw), strict=True))
+
+
+def _start(content: np.ndarray, init: str | np.ndarray, seed: int | None) -> PixelParam:
+    """The image variable u = pixels / 255 in [0, 1], from the content, noise or an image."""
+    if isinstance(init, str):
+        if init not in ("content", "noise"):
+            raise ValueError(
+                f"style_transfer: init must be 'content', 'noise' or an image, got {init!r}"
+            )
+        # 'noise': uniform in [0, 1] (amplitude one half-range around mid grey).
+        start: Any = content if init == "content" else "random"
+        return PixelParam(content.shape, start, std=1.0, seed=seed, value_range=(0.0, 1.0))
+    img = _check_pixels("style_transfer(init)", init)
+    if img.shape != content.shape:
+        raise ValueError(
+            f"style_transfer: init image {img.shape} must match content {content.shape}"
+        )
+    return PixelParam(content.shape, img, value_range=(0.0, 1.0))
+
+
+def _losses(
+    backend: Any, content: np.ndarray, style: np.ndarray, style_layers: list[str],
+    content_layer: str, weights: dict[str, float], content_weight: float, tv_weight: float,
+    normalize: bool,
+) -> tuple[Objective, Monitor]:  # fmt: skip
+    """The total loss, and the monitor of its terms (weighted) and of each style layer."""
+    space = backend.input_space
+    targets = style_targets(backend, style, style_layers, normalize)
+    style_obj = StyleLoss(targets, weights, normalize)
+    c_acts = backend.forward(to_model_input(space, content), layers=[content_layer])
+    content_obj = ContentLoss(content_layer, c_acts[content_layer].astype(np.float32),
+                              content_weight)  # fmt: skip
+    terms: dict[str, Objective] = {"style": style_obj, "content": content_obj}
+    if tv_weight:
+        # TV on u = pixels / 255: the model input has 255 * pixel_scale units per unit of u.
+        terms["tv"] = tv_weight * TotalVariation(scale=255.0 * space.pixel_scale())
+    per_layer = {f"style/{k}": StyleLoss({k: g}, None, normalize) for k, g in targets.items()}
+    return sum(terms.values(), 0), Monitor({**terms, **per_layer})  # type: ignore[return-value]
+
+
 def style_transfer(
     backend: Any,
     content_img: np.ndarray,
@@ -292,13 +348,13 @@ def style_transfer(
       u = pixels / 255). Scale all weights so that the gradient per pixel is well above
       Adam's epsilon (0.1), else Adam degenerates into slow plain SGD (see the SqueezeNet
       and MobileNet defaults above).
-    - steps: optimisation steps (Adam steps, or L-BFGS iterations).
-    - optimizer: 'adam' (the course's lr 0.02, beta1 0.99, epsilon 0.1, Keras placement of
-      epsilon) or 'lbfgs' (scipy.optimize L-BFGS-B with the bounds [0, 1]).
+    - steps: optimisation steps (Adam steps, or L-BFGS evaluations).
+    - optimizer: 'adam' (lr 0.02, beta1 0.99, epsilon 0.1, Keras placement of epsilon) or
+      'lbfgs' (scipy.optimize L-BFGS-B with the bounds [0, 1]).
     - init: 'content' (start from the content image), 'noise' (uniform in [0, 1], seeded) or
       an explicit start image in pixels (1, 3, H, W).
     - normalize_gram: Gram matrices divided by H*W (see ``gram_matrix``).
-    - progress: tqdm progress bar; callback(step, pixels, losses) after every step.
+    - progress: tqdm progress bar; callback(step, pixels, losses) after every Adam step.
 
     Returns:
     - StyleResult(image (1, 3, H, W) float32 pixels, history, seconds).
@@ -306,140 +362,31 @@ def style_transfer(
     content = _check_pixels("style_transfer", content_img)
     style = _check_pixels("style_transfer", style_img)
     style_layers = list(style_layers)
-    if isinstance(style_weights, dict):
-        weights = {k: float(style_weights[k]) for k in style_layers}
-    elif np.isscalar(style_weights):
-        weights = {k: float(style_weights) for k in style_layers}  # type: ignore[arg-type]
-    else:
-        sw = list(style_weights)  # type: ignore[arg-type]
-        if len(sw) != len(style_layers):
-            raise ValueError(
-                f"style_transfer: {len(sw)} style weights for {len(style_layers)} style layers"
-            )
-        weights = dict(zip(style_layers, map(float, sw), strict=True))
+    weights = _style_weights(style_layers, style_weights)
     known = getattr(backend, "layer_names", None)
-    if known is not None:
-        unknown = [k for k in [*style_layers, content_layer] if k not in known]
-        if unknown:
-            raise ConvnetError(f"style_transfer: unknown layer(s) {unknown}; the model has {known}")
+    unknown = [k for k in [*style_layers, content_layer] if known is not None and k not in known]
+    if unknown:
+        raise ConvnetError(f"style_transfer: unknown layer(s) {unknown}; the model has {known}")
     if optimizer not in ("adam", "lbfgs"):
         raise ValueError(f"style_transfer: optimizer must be 'adam' or 'lbfgs', got {optimizer!r}")
+    u = _start(content, init, seed)
+    objective, monitor = _losses(backend, content, style, style_layers, content_layer, weights,
+                                 content_weight, tv_weight, normalize_gram)  # fmt: skip
 
-    space = backend.input_space
-    style_obj = StyleLoss(
-        style_targets(backend, style, style_layers, normalize_gram), weights, normalize_gram
-    )
-    c_acts = backend.forward(to_model_input(space, content), layers=[content_layer])
-    content_obj = ContentLoss(
-        content_layer, c_acts[content_layer].astype(np.float32), content_weight
-    )
-    layers = list(dict.fromkeys([*style_layers, content_layer]))
+    def on_step(step: int, x: np.ndarray, total: float) -> None:
+        if callback is not None and optimizer == "adam":
+            callback(step, u.to_pixels(), {"tv": 0.0, **monitor.last(), "total": total})
 
-    if isinstance(init, str):
-        if init == "content":
-            u = content / 255.0
-        elif init == "noise":
-            u = np.random.default_rng(seed).uniform(0, 1, content.shape)
-        else:
-            raise ValueError(
-                f"style_transfer: init must be 'content', 'noise' or an image, got {init!r}"
-            )
-    else:
-        u = _check_pixels("style_transfer(init)", init) / 255.0
-        if u.shape != content.shape:
-            raise ValueError(
-                f"style_transfer: init image {u.shape} must match content {content.shape}"
-            )
-    u = u.astype(np.float64)
-    history: dict[str, list[float]] = {"style": [], "content": [], "tv": [], "total": []}
-    for k in style_layers:
-        history[f"style/{k}"] = []
-
-    def loss_and_grad(u_: np.ndarray) -> tuple[float, np.ndarray]:
-        pixels = (255.0 * u_).astype(np.float32)
-        acts = backend.forward(to_model_input(space, pixels), layers=layers)
-        per = style_obj.per_layer(acts)
-        ls = sum(weights[k] * per[k] for k in style_layers)
-        lc = content_obj.value(acts)
-        up = style_obj.grad(acts)
-        up[content_layer] = up.get(content_layer, 0) + content_obj.grad(acts)[content_layer]
-        up = {k: np.asarray(v, dtype=np.float32) for k, v in up.items()}
-        gx = backend.vjp(up)
-        # d/du = 255 * d/dpixels
-        g = 255.0 * pixel_grad(space, gx).astype(np.float64)
-        ltv = 0.0
-        if tv_weight:
-            ltv, dtv = tv_loss(u_)
-            ltv *= tv_weight
-            g = g + tv_weight * dtv
-        total = ls + lc + ltv
-        for k in style_layers:
-            history[f"style/{k}"].append(per[k])
-        history["style"].append(float(ls))
-        history["content"].append(float(lc))
-        history["tv"].append(float(ltv))
-        history["total"].append(float(total))
-        return float(total), g
-
-    bar = _progress(steps, progress, "style")
-    t0 = time.perf_counter()
-    if optimizer == "adam":
-        from convnet.optim import adam
-
-        config: dict[str, Any] = {
-            "learning_rate": learning_rate,
-            "beta1": beta1,
-            "epsilon": epsilon,
-            "epsilon_placement": "hat",
-        }
-        for i in range(steps):
-            total, g = loss_and_grad(u)
-            u, config = adam(u, g, config)
-            np.clip(u, 0.0, 1.0, out=u)
-            _tick(bar, total)
-            if callback is not None:
-                callback(i, (255 * u).astype(np.float32), _last(history))
-    else:
-        from scipy.optimize import minimize
-
-        shape = u.shape
-
-        def fun(flat: np.ndarray) -> tuple[float, np.ndarray]:
-            total, g = loss_and_grad(flat.reshape(shape))
-            _tick(bar, total)
-            return total, g.ravel()
-
-        res = minimize(
-            fun,
-            u.ravel(),
-            jac=True,
-            method="L-BFGS-B",
-            bounds=[(0.0, 1.0)] * u.size,
-            options={"maxiter": steps, "maxfun": steps},
-        )
-        u = res.x.reshape(shape)
-    if bar is not None:
-        bar.close()
-    seconds = time.perf_counter() - t0
-    return StyleResult((255.0 * u).astype(np.float32), history, seconds)
-
-
-def _last(history: dict[str, list[float]]) -> dict[str, float]:
-    return {k: v[-1] for k, v in history.items() if v}
-
-
-def _progress(total: int, enabled: bool, desc: str):
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, leave=False)
-
-
-def _tick(bar, loss: float) -> None:
-    if bar is not None:
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss:.4g}")
+    config = {"learning_rate": learning_rate, "beta1": beta1, "epsilon": epsilon,
+              "epsilon_placement": "hat"}  # fmt: skip
+    r = render(backend, objective, u, steps, optimizer=optimizer, optimizer_config=config,
+               maximize=False, monitor=monitor, progress=progress,
+               callback=on_step if callback is not None else None, desc="style")  # fmt: skip
+    h = monitor.history
+    history = {"style": h["style"], "content": h["content"],
+               "tv": h.get("tv", [0.0] * len(r.history)), "total": r.history}  # fmt: skip
+    history.update({k: v for k, v in h.items() if k.startswith("style/")})
+    return StyleResult(u.to_pixels(), history, r.seconds)
 
 
 __all__ = [

@@ -167,6 +167,53 @@ def input_space_for(name: str):
     return InputSpace.tf_minus1_1() if space == "tf" else InputSpace.caffe_vgg()
 
 
+def _check_input_shape(name: str, spec: _Spec,
+                       input_shape: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
+    """``input_shape`` as ints, refused unless it is (H, W, 3) and large enough."""
+    if input_shape is None:
+        return None
+    shape = tuple(int(v) for v in input_shape)
+    if len(shape) != 3 or shape[2] != 3:
+        raise ValueError(
+            f"keras_model({name!r}): input_shape must be (H, W, 3) (Keras NHWC order), "
+            f"got {shape}"
+        )
+    if min(shape[:2]) < spec.min_size:
+        raise ConvnetError(
+            f"keras_model({name!r}): input must be at least {spec.min_size}x{spec.min_size}, "
+            f"got {shape[0]}x{shape[1]}"
+        )
+    return shape  # type: ignore[return-value]
+
+
+def _weights_source(
+    name: str,
+    weights: str | os.PathLike | None,
+    include_top: bool,
+    alpha: float,
+    input_shape: tuple[int, int, int] | None,
+) -> tuple[Path | None, str | None]:
+    """(a weights file to load, or None; what to pass Keras as ``weights``)."""
+    if weights is None:
+        return None, None
+    if weights != "imagenet":
+        path = Path(weights)
+        if not path.is_file():
+            raise DataNotFoundError(f"keras_model({name!r}): weights file {path} not found")
+        return path, None
+    path = find_weights(name, include_top, alpha, input_shape)
+    if path is not None:
+        return path, None
+    fname = weights_file(name, include_top, alpha, input_shape)
+    if os.environ.get("CONVNET_OFFLINE") == "1":
+        raise DataNotFoundError(
+            f"keras_model({name!r}): ImageNet weights {fname} not found and "
+            f"CONVNET_OFFLINE=1: put the file at {keras_cache_dir() / fname} "
+            f"(set KERAS_HOME to choose the folder) or pass weights=PATH"
+        )
+    return None, "imagenet"  # let Keras download it into its cache
+
+
 def build_keras_model(
     name: str,
     include_top: bool = False,
@@ -196,35 +243,8 @@ def build_keras_model(
     from convnet.interop._tf import import_keras
 
     spec = _spec(name)
-    if input_shape is not None:
-        input_shape = tuple(int(v) for v in input_shape)  # type: ignore[assignment]
-        if len(input_shape) != 3 or input_shape[2] != 3:
-            raise ValueError(
-                f"keras_model({name!r}): input_shape must be (H, W, 3) (Keras NHWC order), "
-                f"got {input_shape}"
-            )
-        if min(input_shape[:2]) < spec.min_size:
-            raise ConvnetError(
-                f"keras_model({name!r}): input must be at least {spec.min_size}x{spec.min_size}, "
-                f"got {input_shape[0]}x{input_shape[1]}"
-            )
-    path: Path | None = None
-    keras_weights: str | None = None
-    if weights == "imagenet":
-        path = find_weights(name, include_top, alpha, input_shape)
-        if path is None:
-            fname = weights_file(name, include_top, alpha, input_shape)
-            if os.environ.get("CONVNET_OFFLINE") == "1":
-                raise DataNotFoundError(
-                    f"keras_model({name!r}): ImageNet weights {fname} not found and "
-                    f"CONVNET_OFFLINE=1: put the file at {keras_cache_dir() / fname} "
-                    f"(set KERAS_HOME to choose the folder) or pass weights=PATH"
-                )
-            keras_weights = "imagenet"  # let Keras download it into its cache
-    elif weights is not None:
-        path = Path(weights)
-        if not path.is_file():
-            raise DataNotFoundError(f"keras_model({name!r}): weights file {path} not found")
+    input_shape = _check_input_shape(name, spec, input_shape)
+    path, keras_weights = _weights_source(name, weights, include_top, alpha, input_shape)
     keras = import_keras()
     ctor = getattr(getattr(keras.applications, spec.module), spec.cls)
     kwargs: dict[str, Any] = {"include_top": include_top, "weights": keras_weights}

@@ -22,14 +22,7 @@ import numpy as np
 
 from convnet.backend import Backend, InputSpace
 from convnet.interop._tf import import_keras, import_tf
-
-
-def _to_nhwc(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(a.transpose(0, 2, 3, 1)) if a.ndim == 4 else a
-
-
-def _to_nchw(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(a.transpose(0, 3, 1, 2)) if a.ndim == 4 else a
+from convnet.interop.keras.layout import nchw_to_nhwc, nhwc_to_nchw
 
 
 class TFBackend(Backend):
@@ -129,12 +122,12 @@ class TFBackend(Backend):
     # ----------------------------------------------------------------- contract
     def _forward(self, x: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
         fwd, _ = self._functions(names)
-        xt = self.tf.convert_to_tensor(_to_nhwc(np.asarray(x, dtype=self.dtype)))
+        xt = self.tf.convert_to_tensor(nchw_to_nhwc(np.asarray(x, dtype=self.dtype)))
         outs = fwd(xt)
         self._x_nhwc = xt
         self._last_names = names
         self._last_shapes = {n: tuple(o.shape) for n, o in zip(names, outs, strict=True)}
-        return {n: _to_nchw(o.numpy()) for n, o in zip(names, outs, strict=True)}
+        return {n: nhwc_to_nchw(o.numpy()) for n, o in zip(names, outs, strict=True)}
 
     def _vjp(self, upstream: dict[str, np.ndarray]) -> np.ndarray:
         names = self._last_names
@@ -143,11 +136,11 @@ class TFBackend(Backend):
         ups = []
         for n in names:
             if n in upstream:
-                ups.append(_to_nhwc(np.asarray(upstream[n], dtype=self.dtype)))
+                ups.append(nchw_to_nhwc(np.asarray(upstream[n], dtype=self.dtype)))
             else:
                 ups.append(np.zeros(self._last_shapes[n], dtype=self.dtype))
         dx = vjp(self._x_nhwc, [self.tf.convert_to_tensor(u) for u in ups])
-        return _to_nchw(dx.numpy())
+        return nhwc_to_nchw(dx.numpy())
 
 
 __all__ = ["TFBackend"]

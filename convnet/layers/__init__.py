@@ -31,6 +31,7 @@ from convnet.layers.batchnorm import (
     spatial_batchnorm_backward,
     spatial_batchnorm_forward,
 )
+from convnet.layers.batchnorm_staged import batchnorm_backward_staged
 from convnet.layers.conv import (
     CONV_BACKENDS,
     conv_backward,
@@ -62,6 +63,11 @@ from convnet.layers.conv_winograd import (
 from convnet.layers.dropout import (
     dropout_backward,
     dropout_forward,
+)
+from convnet.layers.groupnorm import spatial_groupnorm_backward, spatial_groupnorm_forward
+from convnet.layers.layernorm import (
+    layernorm_backward,
+    layernorm_forward,
 )
 from convnet.layers.losses import (
     bce_loss,
@@ -117,6 +123,11 @@ __all__ = [
     "batchnorm_forward",
     "batchnorm_backward",
     "spatial_batchnorm_forward",
+    "batchnorm_backward_staged",
+    "layernorm_forward",
+    "layernorm_backward",
+    "spatial_groupnorm_forward",
+    "spatial_groupnorm_backward",
     "spatial_batchnorm_backward",
     "concat_forward",
     "concat_backward",

@@ -7,13 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convnet.errors import LayerInputError
-from convnet.layers.affine import check_float
-
-
-def _check_dout(fn: str, dout: np.ndarray, shape: tuple[int, ...]) -> None:
-    if dout.shape != shape:
-        raise LayerInputError(f"{fn}: dout must have the input's shape {shape}, got {dout.shape}")
+from convnet.layers._validate import check_dout, check_float
 
 
 def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -34,7 +28,7 @@ def relu_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
     The subgradient at exactly 0 is taken as 0 (as in cs231n, PyTorch and TF).
     """
     x = cache
-    _check_dout("relu_backward", dout, x.shape)
+    dout = check_dout("relu_backward", dout, x.shape)
     return dout * (x > 0)
 
 
@@ -56,7 +50,7 @@ def leaky_relu_forward(x: np.ndarray, alpha: float = 0.01) -> tuple[np.ndarray, 
 def leaky_relu_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """Backward of leaky ReLU: dx of x's shape."""
     x, a = cache
-    _check_dout("leaky_relu_backward", dout, x.shape)
+    dout = check_dout("leaky_relu_backward", dout, x.shape)
     return np.where(x > 0, dout, a * dout)
 
 
@@ -80,7 +74,7 @@ def sigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def sigmoid_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
     """Backward of sigmoid: ``dx = dout * s * (1 - s)``, x's shape."""
     s = cache
-    _check_dout("sigmoid_backward", dout, s.shape)
+    dout = check_dout("sigmoid_backward", dout, s.shape)
     return dout * s * (1 - s)
 
 
@@ -94,5 +88,5 @@ def tanh_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def tanh_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
     """Backward of tanh: ``dx = dout * (1 - tanh(x)**2)``, x's shape."""
     t = cache
-    _check_dout("tanh_backward", dout, t.shape)
+    dout = check_dout("tanh_backward", dout, t.shape)
     return dout * (1 - t * t)

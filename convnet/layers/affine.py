@@ -1,42 +1,13 @@
-"""Affine (fully connected), flatten and reshape layers.
-
-Also home of the small input-validation helpers the other parameter-free layers share
-(``check_float``), so that every layer words its errors the same way.
-"""
+"""Affine (fully connected), flatten and reshape layers."""
 
 from __future__ import annotations
 
-from typing import Any
+import math
 
 import numpy as np
 
 from convnet.errors import LayerInputError
-
-
-def check_float(fn: str, name: str, a: Any) -> np.ndarray:
-    """Return ``a`` as an ndarray of a floating dtype, or raise ``ValueError``.
-
-    Integer and bool arrays are refused rather than silently cast: a float layer fed
-    integer pixels is almost always a forgotten ``astype``/scaling step.
-
-    Inputs:
-    - fn: name of the calling function, used in the message.
-    - name: name of the argument, used in the message.
-    - a: array-like.
-
-    Returns:
-    - a as np.ndarray (no copy when it already is one).
-    """
-    arr = np.asarray(a)
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise LayerInputError(f"{fn}: {name} must be a floating-point array, got dtype {arr.dtype}")
-    return arr
-
-
-def check_ndim(fn: str, name: str, a: np.ndarray, ndim: int, layout: str) -> None:
-    """Raise ``ValueError`` unless ``a.ndim == ndim``; ``layout`` e.g. ``'(N, C, H, W)'``."""
-    if a.ndim != ndim:
-        raise LayerInputError(f"{fn}: {name} must be {ndim}-D {layout}, got shape {a.shape}")
+from convnet.layers._validate import check_affine_inputs, check_dout, check_float
 
 
 def affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, tuple]:
@@ -51,22 +22,8 @@ def affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndar
     - out: (N, M), dtype of x (and w).
     - cache: (x, w, b).
     """
-    x = check_float("affine_forward", "x", x)
-    w = check_float("affine_forward", "w", w)
-    b = check_float("affine_forward", "b", b)
-    if x.ndim < 2:
-        raise LayerInputError(f"affine_forward: x must be (N, d1, ..., dk), got shape {x.shape}")
-    check_ndim("affine_forward", "w", w, 2, "(D, M)")
-    D, M = w.shape
-    N = x.shape[0]
-    if int(np.prod(x.shape[1:])) != D:
-        raise LayerInputError(
-            f"affine_forward: x must be (N, d1, ..., dk) with d1*...*dk == w.shape[0] == {D}, "
-            f"got x shape {x.shape}"
-        )
-    if b.shape != (M,):
-        raise LayerInputError(f"affine_forward: b must have shape (M,) == ({M},), got {b.shape}")
-    out = x.reshape(N, D) @ w + b
+    x, w, b = check_affine_inputs("affine_forward", x, w, b)
+    out = x.reshape(x.shape[0], w.shape[0]) @ w + b
     return out, (x, w, b)
 
 
@@ -84,10 +41,7 @@ def affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndar
     """
     x, w, b = cache
     N, D = x.shape[0], w.shape[0]
-    if dout.shape != (N, w.shape[1]):
-        raise LayerInputError(
-            f"affine_backward: dout must have shape (N, M) == {(N, w.shape[1])}, got {dout.shape}"
-        )
+    dout = check_dout("affine_backward", dout, (N, w.shape[1]), "(N, M)")
     dx = (dout @ w.T).reshape(x.shape)
     dw = x.reshape(N, D).T @ dout
     db = dout.sum(axis=0)
@@ -99,20 +53,18 @@ def flatten_forward(x: np.ndarray) -> tuple[np.ndarray, tuple]:
 
     Returns ``(out, cache)`` with out a view of x when x is contiguous.
     """
-    x = np.asarray(x)
-    if x.ndim < 1:
-        raise LayerInputError(f"flatten_forward: x must be (N, d1, ..., dk), got shape {x.shape}")
+    x = check_float("flatten_forward", "x", x)
+    if x.ndim < 2:
+        raise LayerInputError(
+            f"flatten_forward: x must be (N, d1, ..., dk) with k >= 1, got shape {x.shape}"
+        )
     return x.reshape(x.shape[0], -1), (x.shape,)
 
 
 def flatten_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """Backward of :func:`flatten_forward`: dout (N, D) -> dx (N, d_1, ..., d_k)."""
     (shape,) = cache
-    if dout.size != int(np.prod(shape)):
-        raise LayerInputError(
-            f"flatten_backward: dout must have {int(np.prod(shape))} elements "
-            f"(input shape {shape}), got shape {dout.shape}"
-        )
+    dout = check_dout("flatten_backward", dout, (shape[0], math.prod(shape[1:])), "(N, D)")
     return dout.reshape(shape)
 
 
@@ -125,7 +77,7 @@ def reshape_forward(x: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, 
 
     Returns ``(out, cache)``, out of shape (N, *shape).
     """
-    x = np.asarray(x)
+    x = check_float("reshape_forward", "x", x)
     if x.ndim < 1:
         raise LayerInputError(f"reshape_forward: x must be (N, d1, ..., dk), got shape {x.shape}")
     shape = tuple(int(s) for s in shape)
@@ -133,18 +85,14 @@ def reshape_forward(x: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, 
         out = x.reshape((x.shape[0],) + shape)
     except ValueError:
         raise LayerInputError(
-            f"reshape_forward: cannot reshape samples of shape {x.shape[1:]} "
-            f"({int(np.prod(x.shape[1:]))} elements) to {shape}"
+            f"reshape_forward: cannot reshape samples to {shape}: got samples of shape "
+            f"{x.shape[1:]} ({math.prod(x.shape[1:])} elements)"
         ) from None
-    return out, (x.shape,)
+    return out, (x.shape, out.shape)
 
 
 def reshape_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """Backward of :func:`reshape_forward`: dout (N, *shape) -> dx (N, d_1, ..., d_k)."""
-    (shape,) = cache
-    if dout.size != int(np.prod(shape)):
-        raise LayerInputError(
-            f"reshape_backward: dout must have {int(np.prod(shape))} elements "
-            f"(input shape {shape}), got shape {dout.shape}"
-        )
+    shape, out_shape = cache
+    dout = check_dout("reshape_backward", dout, out_shape, "(N, *shape)")
     return dout.reshape(shape)

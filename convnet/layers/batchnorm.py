@@ -12,7 +12,13 @@ from typing import Any
 import numpy as np
 
 from convnet.errors import LayerInputError
-from convnet.layers.affine import check_float, check_ndim
+from convnet.layers._validate import (
+    check_batchnorm_inputs,
+    check_dout,
+    check_float,
+    check_ndim,
+    check_shape,
+)
 
 
 def batchnorm_forward(
@@ -34,17 +40,8 @@ def batchnorm_forward(
     Returns ``(out, cache)``: out (N, D), dtype of x.
     """
     fn = "batchnorm_forward"
-    x = check_float(fn, "x", x)
-    gamma = check_float(fn, "gamma", gamma)
-    beta = check_float(fn, "beta", beta)
-    check_ndim(fn, "x", x, 2, "(N, D)")
-    N, D = x.shape
-    if gamma.shape != (D,) or beta.shape != (D,):
-        raise LayerInputError(
-            f"{fn}: gamma and beta must have shape (D,) == ({D},), got {gamma.shape} and "
-            f"{beta.shape}"
-        )
-    mode = bn_param.get("mode", "train")
+    x, gamma, beta, mode = check_batchnorm_inputs(fn, x, gamma, beta, bn_param)
+    D = x.shape[1]
     eps = float(bn_param.get("eps", 1e-5))
     momentum = float(bn_param.get("momentum", 0.9))
     running_mean = bn_param.get("running_mean")
@@ -53,16 +50,9 @@ def batchnorm_forward(
         running_mean = np.zeros(D, dtype=x.dtype)
     if running_var is None:
         running_var = np.ones(D, dtype=x.dtype)
-    if np.shape(running_mean) != (D,) or np.shape(running_var) != (D,):
-        raise LayerInputError(
-            f"{fn}: bn_param running_mean/running_var must have shape ({D},), got "
-            f"{np.shape(running_mean)} and {np.shape(running_var)}"
-        )
+    check_shape(fn, "bn_param['running_mean']", running_mean, (D,), "(D,)")
+    check_shape(fn, "bn_param['running_var']", running_var, (D,), "(D,)")
     if mode == "train":
-        if N < 2:
-            raise LayerInputError(
-                f"{fn}: train mode needs a batch of at least 2 samples, got N={N}"
-            )
         mu = x.mean(axis=0)
         xc = x - mu
         var = (xc * xc).mean(axis=0)
@@ -71,13 +61,11 @@ def batchnorm_forward(
         m = momentum
         bn_param["running_mean"] = (m * running_mean + (1 - m) * mu).astype(x.dtype)
         bn_param["running_var"] = (m * running_var + (1 - m) * var).astype(x.dtype)
-    elif mode == "test":
+    else:
         inv_std = (1 / np.sqrt(np.asarray(running_var) + eps)).astype(x.dtype)
         xhat = (x - np.asarray(running_mean, dtype=x.dtype)) * inv_std
         bn_param["running_mean"] = running_mean
         bn_param["running_var"] = running_var
-    else:
-        raise LayerInputError(f"{fn}: bn_param['mode'] must be 'train' or 'test', got {mode!r}")
     out = gamma * xhat + beta
     return out, (mode, xhat, gamma, inv_std)
 
@@ -93,10 +81,7 @@ def batchnorm_backward(
     Returns a tuple of dx (N, D), dgamma (D,), dbeta (D,).
     """
     mode, xhat, gamma, inv_std = cache
-    if dout.shape != xhat.shape:
-        raise LayerInputError(
-            f"batchnorm_backward: dout must have shape (N, D) == {xhat.shape}, got {dout.shape}"
-        )
+    dout = check_dout("batchnorm_backward", dout, xhat.shape, "(N, D)")
     dbeta = dout.sum(axis=0)
     dgamma = (dout * xhat).sum(axis=0)
     dxhat = dout * gamma
@@ -137,11 +122,7 @@ def spatial_batchnorm_backward(
     """Backward of :func:`spatial_batchnorm_forward`: dout (N, C, H, W) ->
     dx (N, C, H, W), dgamma (C,), dbeta (C,)."""
     shape, bn_cache = cache
-    if dout.shape != shape:
-        raise LayerInputError(
-            f"spatial_batchnorm_backward: dout must have shape (N, C, H, W) == {shape}, "
-            f"got {dout.shape}"
-        )
+    dout = check_dout("spatial_batchnorm_backward", dout, shape, "(N, C, H, W)")
     N, C, H, W = shape
     dx2, dgamma, dbeta = batchnorm_backward(dout.transpose(0, 2, 3, 1).reshape(-1, C), bn_cache)
     return dx2.reshape(N, H, W, C).transpose(0, 3, 1, 2), dgamma, dbeta

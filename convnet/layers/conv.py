@@ -4,11 +4,12 @@ Backends (all with the signature ``(x, w, b, conv_param) -> (out, cache)`` and
 ``(dout, cache) -> (dx, dw, db)``) are listed in :data:`CONV_BACKENDS`.
 
 Choice rule: ``'numba'`` whenever Numba imports, else ``'im2col'`` (pure NumPy). Measured on
-the five benchmark shapes of issue 8 (float32, forward + backward, 1 thread), the Numba backend
-was 1.2x to 1.6x faster than ``im2col`` on every one (and 160x to 1600x faster than the naive
-loops), tiny inputs included (it runs small convolutions on the calling thread). One exception
-by shape: 3x3, stride-1 convolutions with many input channels (C >= 32) and enough output
-tiles go to the Winograd F(2x2, 3x3) backend, 0.6-0.9x the Numba backend's time there
+the five conv shapes of ``benchmarks/bench_conv.py`` (float32, forward + backward, 1 thread),
+the Numba backend was 1.2x to 1.6x faster than ``im2col`` on every one (and 160x to 1600x
+faster than the naive loops), tiny inputs included (it runs small convolutions on the calling
+thread). One exception by shape: 3x3, stride-1 convolutions with many input channels
+(C >= 32) and enough output tiles go to the Winograd F(2x2, 3x3) backend, 0.6-0.9x the Numba
+backend's time there
 (:func:`convnet.layers.conv_winograd.prefer_winograd` has the measurements). Winograd handles
 only that case, so it is not in :data:`CONV_BACKENDS` (whose members all accept any
 ``conv_param``) but in :data:`SPECIALISED_BACKENDS`.
@@ -26,6 +27,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from convnet.errors import LayerInputError
 from convnet.layers.conv_im2col import conv_backward_im2col, conv_forward_im2col
 from convnet.layers.conv_naive import conv_backward_naive, conv_forward_naive
 from convnet.layers.conv_numba import NUMBA_AVAILABLE, conv_backward_numba, conv_forward_numba
@@ -120,7 +122,7 @@ def conv_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarra
     tag = cache[0] if isinstance(cache, tuple) and cache else None
     backends = _all_backends()
     if not isinstance(tag, str) or tag not in backends:
-        raise ValueError(
+        raise LayerInputError(
             f"conv_backward: cache must come from a conv forward pass (one of "
             f"{sorted(backends)}), got {type(cache).__name__} tagged {tag!r}"
         )

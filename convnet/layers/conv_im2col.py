@@ -24,34 +24,14 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from convnet._threads import single_threaded_blas
-from convnet.layers.conv_naive import (
+from convnet.errors import LayerInputError
+from convnet.layers._validate import (
     check_cache,
     check_conv_inputs,
     check_dout,
     conv_geometry,
-    conv_out_size,
+    im2col_output,
 )
-
-
-def _check_im2col_args(
-    layer: str, x_shape: tuple, HH: int, WW: int, stride: int, pad: int, dilation: int
-) -> tuple[int, int]:
-    """Validate the geometry of :func:`im2col`/:func:`col2im`; return ``(H', W')``."""
-    for name, v, lo in (("HH", HH, 1), ("WW", WW, 1), ("stride", stride, 1),
-                        ("pad", pad, 0), ("dilation", dilation, 1)):
-        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
-            raise ValueError(f"{layer}: {name} must be an int >= {lo}, got {v!r}")
-    if len(x_shape) != 4:
-        raise ValueError(f"{layer}: x must be 4-D (N, C, H, W), got shape {tuple(x_shape)}")
-    _, _, H, W = x_shape
-    H_out = conv_out_size(H, HH, stride, pad, dilation)
-    W_out = conv_out_size(W, WW, stride, pad, dilation)
-    if H_out < 1 or W_out < 1:
-        raise ValueError(
-            f"{layer}: kernel {HH}x{WW} (dilation {dilation}) does not fit the padded input "
-            f"{H + 2 * pad}x{W + 2 * pad}"
-        )
-    return H_out, W_out
 
 
 def im2col(
@@ -68,7 +48,7 @@ def im2col(
     - cols: array of shape (C*HH*WW, N*H'*W'), same dtype as x (a new array).
     """
     x = np.asarray(x)
-    H_out, W_out = _check_im2col_args("im2col", x.shape, HH, WW, stride, pad, dilation)
+    H_out, W_out = im2col_output("im2col", x.shape, HH, WW, stride, pad, dilation)
     N, C = x.shape[:2]
     s, d = stride, dilation
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad))) if pad else x
@@ -104,10 +84,10 @@ def col2im(
       padding are dropped (their pixels are not part of x).
     """
     N, C, H, W = (int(v) for v in x_shape) if len(x_shape) == 4 else (0, 0, 0, 0)
-    H_out, W_out = _check_im2col_args("col2im", tuple(x_shape), HH, WW, stride, pad, dilation)
+    H_out, W_out = im2col_output("col2im", tuple(x_shape), HH, WW, stride, pad, dilation)
     cols = np.asarray(cols)
     if cols.shape != (C * HH * WW, N * H_out * W_out):
-        raise ValueError(
+        raise LayerInputError(
             f"col2im: cols must have shape (C*HH*WW, N*H'*W') == "
             f"({C * HH * WW}, {N * H_out * W_out}), got {cols.shape}"
         )
@@ -158,7 +138,8 @@ def conv_backward_im2col(
     """
     _, x, w, b, conv_param, cols = check_cache("conv_backward_im2col", cache, "im2col", 6)
     g = conv_geometry("conv_backward_im2col", x, w, b, conv_param)
-    dout = check_dout("conv_backward_im2col", dout, (g.N, g.F, g.H_out, g.W_out), x.dtype)
+    dout = check_dout("conv_backward_im2col", dout, (g.N, g.F, g.H_out, g.W_out),
+                      "(N, F, H', W')").astype(x.dtype, copy=False)
     F = g.F
     d2 = dout.transpose(1, 0, 2, 3).reshape(F, -1)  # (F, N*H'*W'), the layout of w @ cols
     db = d2.sum(axis=1)

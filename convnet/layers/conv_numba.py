@@ -2,8 +2,8 @@
 
 Design (float32 training speed on a few CPU cores, bounded memory):
 
-* **Chunked im2col + GEMM.** The output is cut into chunks (:func:`_chunks`): groups of whole
-  images, or bands of output rows of one image when an image alone is too big. Per chunk a
+* **Chunked im2col + GEMM.** The output is cut into chunks (``_numba_chunks.chunks``): groups
+  of whole images, or bands of output rows of one image when an image alone is too big. Per chunk a
   Numba kernel writes the columns (``cols[k, (c*HH+i)*WW+j, pixel]``, the layout of
   ``conv_im2col``, one block per image) with the zero padding fused in, and one GEMM per image
   consumes them while they are still in cache: ``out[n] = [w | b] @ [cols; 1]`` writes straight
@@ -20,7 +20,8 @@ Design (float32 training speed on a few CPU cores, bounded memory):
 * **Threads.** Chunks are spread over ``convnet.set_num_threads(n)`` worker threads; each runs a
   GIL-free Numba kernel and a single-threaded GEMM. No ``prange``: alternating Numba's thread
   pool with BLAS's was measured to oversubscribe the cores (see ``convnet._threads``). Small
-  convolutions (< ``PARALLEL_MIN_FLOPS`` multiply-adds) stay on the calling thread.
+  convolutions (< ``_numba_chunks.PARALLEL_MIN_FLOPS`` multiply-adds) stay on the calling
+  thread.
 * **Kernels** index flat views with unsigned integers, so Numba emits no negative-index checks
   and LLVM vectorises the row copies; stride, padding and dilation are all supported.
 * **Compilation** is cached on disk (``cache=True``): the first call after installing compiles
@@ -32,40 +33,21 @@ without the memory bound); ``conv_forward`` then prefers the ``im2col`` backend 
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
 
 import numpy as np
 
-from convnet._threads import single_threaded_blas, worker_threads
-from convnet.layers.conv_naive import (
-    ConvGeometry,
-    check_cache,
-    check_conv_inputs,
-    check_dout,
-    conv_geometry,
-)
+from convnet.layers._geometry import ConvGeometry, out_size
+from convnet.layers._numba_chunks import NUMBA_AVAILABLE, WORKSPACE, njit, run_chunks
+from convnet.layers._validate import check_cache, check_conv_inputs, check_dout, conv_geometry
 
-T = TypeVar("T")
-
-try:
-    from numba import njit, uint64
-
-    NUMBA_AVAILABLE = True
-except ImportError:  # pragma: no cover - exercised only without numba installed
-    NUMBA_AVAILABLE = False
+if NUMBA_AVAILABLE:
+    from numba import uint64
 
 #: Elements of the per-chunk column buffer (C*HH*WW + 1 rows by chunk pixels). 2**19 float32
 #: values are 2 MiB: big enough for efficient GEMMs, small enough to stay in the L2/L3 caches
 #: between im2col and the GEMM (2**18..2**19 measured best on the five benchmark shapes).
 CHUNK_ELEMENTS = 1 << 19
-
-#: Below this many multiply-adds a convolution runs on the calling thread: handing chunks to
-#: worker threads costs tens of microseconds.
-PARALLEL_MIN_FLOPS = 1 << 21
 
 if NUMBA_AVAILABLE:
 
@@ -183,7 +165,7 @@ def _col2im_chunk_numpy(dcols, n0, nb, y0, y1, HH, WW, s, p, d, W_out, dx):
     from convnet.layers.conv_im2col import col2im
 
     CKK = dcols.shape[1]
-    H_out = (dx.shape[2] + 2 * p - d * (HH - 1) - 1) // s + 1
+    H_out = out_size(dx.shape[2], HH, s, p, d)
     full = np.zeros((CKK, nb, H_out, W_out), dtype=dcols.dtype)
     full[:, :, y0:y1] = dcols.reshape(nb, CKK, y1 - y0, W_out).transpose(1, 0, 2, 3)
     dx[n0 : n0 + nb] += col2im(full.reshape(CKK, -1), (nb,) + dx.shape[1:], HH, WW, s, p, d)
@@ -194,87 +176,11 @@ if not NUMBA_AVAILABLE:  # pragma: no cover - only without numba installed
     _col2im_chunk = _col2im_chunk_numpy
 
 
-class _Workspace(threading.local):
-    """Per-thread scratch buffers reused across calls (avoids page faults of fresh mmaps)."""
-
-    def __init__(self) -> None:
-        self.buffers: dict[tuple[str, str], np.ndarray] = {}
-
-    def get(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        size = int(np.prod(shape))
-        key = (name, np.dtype(dtype).str)
-        buf = self.buffers.get(key)
-        if buf is None or buf.size < size:
-            buf = np.empty(size, dtype=dtype)
-            self.buffers[key] = buf
-        return buf[:size].reshape(shape)
-
-
-_WS = _Workspace()
-
-
-def _chunks(N: int, H_out: int, W_out: int, rows: int, budget: int, min_chunks: int = 1):
-    """Split the output into ``(n0, nb, y0, y1)`` blocks of at most ``budget`` column entries.
-
-    Whole images are grouped while ``rows * nb * H'*W' <= budget`` and while there are at least
-    ``min_chunks`` blocks (so that every worker thread gets work). An image too large for the
-    budget, or too few images for ``min_chunks`` blocks, is split into bands of output rows
-    (at least one row per band).
-    """
-    per_image = rows * H_out * W_out
-    if per_image <= budget and N >= min_chunks:
-        nb = max(1, min(budget // per_image, -(-N // min_chunks)))
-        for n0 in range(0, N, nb):
-            yield n0, min(nb, N - n0), 0, H_out
-    else:
-        band = max(1, budget // (rows * W_out))
-        per_image_bands = -(-min_chunks // N)
-        band = max(1, min(band, H_out // per_image_bands))
-        for n in range(N):
-            for y0 in range(0, H_out, band):
-                yield n, 1, y0, min(H_out, y0 + band)
-
-
-_pool_lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
-_pool_key: tuple[int, int] = (0, 0)
-
-
-def _executor(n: int) -> ThreadPoolExecutor:
-    """A shared pool of ``n`` worker threads.
-
-    Rebuilt when the thread count changes, and in a forked child process (whose copy of the
-    pool has no threads behind it: submitting to it would wait forever).
-    """
-    global _pool, _pool_key
-    key = (n, os.getpid())
-    with _pool_lock:
-        if _pool is None or _pool_key != key:
-            if _pool is not None and _pool_key[1] == key[1]:
-                _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="convnet")
-            _pool_key = key
-        return _pool
-
-
-def _run(work: Callable[[tuple], T], g: ConvGeometry, rows: int) -> list[T]:
-    """Apply ``work`` to every chunk of the output, on worker threads when it pays.
-
-    Parallelism is over chunks: each worker runs a GIL-free Numba kernel and a single-threaded
-    GEMM on its own chunk. Numba's ``prange`` plus a multithreaded BLAS would alternate two
-    thread pools that each busy-wait after their parallel region; on a few cores that was
-    measured to cost up to 2x (and far more on a loaded machine).
-    """
+def _run(work, g: ConvGeometry, rows: int) -> np.ndarray | None:
+    """Run ``work`` on every chunk of the output (``rows`` column-buffer entries per output
+    pixel), on worker threads when it pays; return the sum of its results."""
     flops = g.N * g.F * rows * g.H_out * g.W_out
-    n = worker_threads() if flops >= PARALLEL_MIN_FLOPS else 1
-    chunks = list(_chunks(g.N, g.H_out, g.W_out, rows, CHUNK_ELEMENTS, 2 * n if n > 1 else 1))
-    # Single-threaded BLAS on the serial path too: small GEMMs gain little from threads, and
-    # a busy-waiting BLAS pool on a loaded machine made them up to 100x slower.
-    with single_threaded_blas() as reached:
-        if n == 1 or len(chunks) == 1 or not reached:
-            # (not reached: BLAS threads unknown, so let BLAS parallelise one chunk at a time)
-            return [work(c) for c in chunks]
-        return list(_executor(n).map(work, chunks))
+    return run_chunks(work, g.N, g.H_out, g.W_out, rows, CHUNK_ELEMENTS, flops)
 
 
 def conv_apply(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry) -> np.ndarray:
@@ -294,7 +200,7 @@ def conv_apply(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeomet
 
     def work(chunk: tuple) -> None:
         n0, nb, y0, y1 = chunk
-        cols = _WS.get("cols", (nb, CKK + 1, (y1 - y0) * P), x.dtype)
+        cols = WORKSPACE.get("cols", (nb, CKK + 1, (y1 - y0) * P), x.dtype)
         _im2col_chunk(x, n0, nb, y0, y1, g.HH, g.WW, g.stride, g.pad, g.dilation, P, cols)
         # The ones row of cols times the last column of w2 adds the bias inside the GEMM.
         np.matmul(w2, cols, out=out3[n0 : n0 + nb, :, y0 * P : y1 * P])
@@ -320,7 +226,7 @@ def conv_data_grad(dout: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarr
 
     def work(chunk: tuple) -> None:
         n0, nb, y0, y1 = chunk
-        dcols = _WS.get("dcols", (nb, CKK, (y1 - y0) * P), dout.dtype)
+        dcols = WORKSPACE.get("dcols", (nb, CKK, (y1 - y0) * P), dout.dtype)
         np.matmul(wT, dout3[n0 : n0 + nb, :, y0 * P : y1 * P], out=dcols)
         with locks[n0]:
             _col2im_chunk(dcols, n0, nb, y0, y1, g.HH, g.WW, g.stride, g.pad, g.dilation, P, dx)
@@ -343,18 +249,18 @@ def conv_weight_grad(
 
     def work(chunk: tuple) -> np.ndarray:
         n0, nb, y0, y1 = chunk
-        cols = _WS.get("cols", (nb, CKK + 1, (y1 - y0) * P), x.dtype)
+        cols = WORKSPACE.get("cols", (nb, CKK + 1, (y1 - y0) * P), x.dtype)
         _im2col_chunk(x, n0, nb, y0, y1, g.HH, g.WW, g.stride, g.pad, g.dilation, P, cols)
         d = dout3[n0 : n0 + nb, :, y0 * P : y1 * P]
         acc = np.zeros((g.F, CKK + 1), dtype=x.dtype)
-        tmp = _WS.get("dw", (g.F, CKK + 1), x.dtype)
+        tmp = WORKSPACE.get("dw", (g.F, CKK + 1), x.dtype)
         for k in range(nb):
             # The ones row of cols makes the last column the bias gradient.
             np.matmul(d[k], cols[k].T, out=tmp)
             acc += tmp
         return acc
 
-    dw2 = sum(_run(work, g, CKK + 1))
+    dw2 = _run(work, g, CKK + 1)
     return dw2[:, :CKK].reshape(g.F, g.C, g.HH, g.WW).copy(), dw2[:, CKK].copy()
 
 
@@ -400,7 +306,7 @@ def conv_backward_numba(
         return conv_backward_im2col(dout, cache)
     _, x, w, b, conv_param = check_cache("conv_backward_numba", cache, "numba", 5)
     g = conv_geometry("conv_backward_numba", x, w, b, conv_param)
-    dout = check_dout("conv_backward_numba", dout, (g.N, g.F, g.H_out, g.W_out), x.dtype)
-    dout = np.ascontiguousarray(dout)
+    dout = check_dout("conv_backward_numba", dout, (g.N, g.F, g.H_out, g.W_out), "(N, F, H', W')")
+    dout = np.ascontiguousarray(dout, dtype=x.dtype)
     dw, db = conv_weight_grad(x, dout, g)
     return conv_data_grad(dout, w, g), dw, db

@@ -20,54 +20,15 @@ Keras). Those rows receive no kernel contribution, only the bias.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from convnet.layers.conv_naive import (
-    ConvGeometry,
-    _int_param,
+from convnet.layers._validate import (
     check_cache,
     check_dout,
-    check_float_array,
-    conv_params,
+    check_float,
+    conv_transpose_geometry,
 )
 from convnet.layers.conv_numba import conv_apply, conv_data_grad, conv_weight_grad
-
-
-def _transpose_geometry(
-    layer: str, x: np.ndarray, w: np.ndarray, b: np.ndarray, conv_param: Any
-) -> tuple[ConvGeometry, int]:
-    """Geometry of the convolution whose adjoint this is; also returns output_padding."""
-    stride, pad, dilation = conv_params(layer, conv_param)
-    op = _int_param(layer, conv_param, "output_padding", 0, 0)
-    if op >= stride:
-        # op >= s would add a whole output row's worth: then the convolution maps the result
-        # to a larger size and this is no longer its adjoint.
-        raise ValueError(
-            f"{layer}: conv_param['output_padding'] must be < stride == {stride}, got {op}"
-        )
-    if w.ndim != 4:
-        raise ValueError(f"{layer}: w must be 4-D (F, C, HH, WW), got shape {w.shape}")
-    F, C, HH, WW = w.shape
-    if x.ndim != 4 or x.shape[1] != F:
-        raise ValueError(
-            f"{layer}: x must be 4-D (N, F, H, W) with F == w.shape[0] == {F}, got {x.shape}"
-        )
-    if min(w.shape) < 1 or min(x.shape) < 1:
-        raise ValueError(f"{layer}: x {x.shape} and w {w.shape} must have no empty axis")
-    if b.shape != (C,):
-        raise ValueError(f"{layer}: b must have shape (C,) == ({C},) == w.shape[1], got {b.shape}")
-    N, _, H, W = x.shape
-    H_t = (H - 1) * stride - 2 * pad + dilation * (HH - 1) + 1 + op
-    W_t = (W - 1) * stride - 2 * pad + dilation * (WW - 1) + 1 + op
-    if H_t < 1 or W_t < 1:
-        raise ValueError(
-            f"{layer}: output size would be {H_t}x{W_t} for x {x.shape}, w {w.shape}, "
-            f"stride {stride}, pad {pad}: reduce pad"
-        )
-    # The convolution this is the adjoint of: input (N, C, H_t, W_t), output (N, F, H, W).
-    return ConvGeometry(N, C, H_t, W_t, F, HH, WW, stride, pad, dilation, H, W), op
 
 
 def conv_transpose_forward(
@@ -88,8 +49,8 @@ def conv_transpose_forward(
     - cache: ('conv_transpose', x, w, b, conv_param) for :func:`conv_transpose_backward`.
     """
     layer = "conv_transpose_forward"
-    x, w, b = (check_float_array(layer, n, a) for n, a in (("x", x), ("w", w), ("b", b)))
-    g, _ = _transpose_geometry(layer, x, w, b, conv_param)
+    x, w, b = (check_float(layer, n, a) for n, a in (("x", x), ("w", w), ("b", b)))
+    g = conv_transpose_geometry(layer, x, w, b, conv_param)
     dtype = np.result_type(x.dtype, w.dtype, b.dtype)
     x = np.ascontiguousarray(x, dtype=dtype)
     w = np.ascontiguousarray(w, dtype=dtype)
@@ -115,9 +76,9 @@ def conv_transpose_backward(
     """
     layer = "conv_transpose_backward"
     _, x, w, b, conv_param = check_cache(layer, cache, "conv_transpose", 5)
-    g, _ = _transpose_geometry(layer, x, w, b, conv_param)
-    dout = check_dout(layer, dout, (g.N, g.C, g.H, g.W), x.dtype)
-    dout = np.ascontiguousarray(dout)
+    g = conv_transpose_geometry(layer, x, w, b, conv_param)
+    dout = check_dout(layer, dout, (g.N, g.C, g.H, g.W), "(N, C, H', W')")
+    dout = np.ascontiguousarray(dout, dtype=x.dtype)
     dx = conv_apply(dout, w, None, g)
     # out = conv^T(x; w): the same bilinear form as conv(dout; w) paired with x, so the weight
     # gradient is the convolution's weight gradient with input dout and output-gradient x.

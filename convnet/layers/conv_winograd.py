@@ -32,8 +32,8 @@ recomputed in the backward pass rather than kept (it is 4x the input). Extra mem
 out/dx: two such buffers per worker thread (2 MiB each in float32). Measured with tracemalloc,
 N16 C64 56x56 F64 float32 forward + backward: 25.5 MiB peak above the inputs (out and dx are
 24.5 of it) vs 24.8 MiB for the Numba backend. Chunks run on convnet's worker threads like the
-Numba backend (GIL-free kernels, single-threaded BLAS per chunk). Uses that backend's private
-``_executor`` and ``_Workspace``.
+Numba backend (GIL-free kernels, single-threaded BLAS per chunk), with the chunking, scratch
+buffers and thread pool they share (``convnet.layers._numba_chunks``).
 """
 
 from __future__ import annotations
@@ -42,23 +42,12 @@ import threading
 
 import numpy as np
 
-from convnet._threads import single_threaded_blas, worker_threads
-from convnet.layers.conv_naive import check_cache, check_conv_inputs, check_dout, conv_geometry
-from convnet.layers.conv_numba import NUMBA_AVAILABLE, _executor, _Workspace
-
-if NUMBA_AVAILABLE:
-    from numba import njit
-else:  # pragma: no cover - only without numba: the kernels then run as (slow) Python
-
-    def njit(*args, **kwargs):
-        return (lambda f: f) if not args or not callable(args[0]) else args[0]
-
+from convnet.errors import LayerInputError
+from convnet.layers._numba_chunks import WORKSPACE, njit, run_chunks
+from convnet.layers._validate import check_cache, check_conv_inputs, check_dout, conv_geometry
 
 #: Target entries of one chunk's ``V`` (16, C, P_chunk) or ``M`` (16, F, P_chunk) buffer.
 WINOGRAD_CHUNK_ELEMENTS = 1 << 19
-
-#: Below this many (direct-conv) multiply-adds everything runs on the calling thread.
-PARALLEL_MIN_FLOPS = 1 << 21
 
 # Transform matrices of F(2x2, 3x3). All entries are 0, +-1 or +-1/2: exact in binary floating
 # point, so float64 results agree with direct convolution to rounding.
@@ -74,7 +63,7 @@ def _layer_check(layer: str, w_shape: tuple, conv_param: dict) -> None:
     s = conv_param.get("stride", 1) if isinstance(conv_param, dict) else None
     d = conv_param.get("dilation", 1) if isinstance(conv_param, dict) else None
     if tuple(w_shape[2:]) != (3, 3) or s != 1 or d != 1:
-        raise ValueError(
+        raise LayerInputError(
             f"{layer}: Winograd F(2x2, 3x3) supports only 3x3 kernels with stride 1 and "
             f"dilation 1, got kernel {tuple(w_shape[2:])}, stride {s!r}, dilation {d!r}"
         )
@@ -351,10 +340,7 @@ def winograd_filter_adjoint(dU: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# Chunking and threads
-
-
-_WS = _Workspace()
+# Chunks: whole images or bands of tile rows (``_numba_chunks.chunks`` over the tile grid)
 
 
 def _tile_buffer(name: str, rows: int, P: int, dtype: np.dtype) -> np.ndarray:
@@ -369,7 +355,7 @@ def _tile_buffer(name: str, rows: int, P: int, dtype: np.dtype) -> np.ndarray:
     item = np.dtype(dtype).itemsize
     line = 64 // item
     stride = -(-(rows * P) // (2 * line)) * (2 * line) + line
-    flat = _WS.get(name, (16 * stride,), dtype)
+    flat = WORKSPACE.get(name, (16 * stride,), dtype)
     return flat.reshape(16, stride)[:, : rows * P].reshape(16, rows, P)
 
 
@@ -378,51 +364,14 @@ def _tiles(H_out: int, W_out: int) -> tuple[int, int]:
     return (H_out + 1) // 2, (W_out + 1) // 2
 
 
-def _chunks(N: int, TH: int, TW: int, rows: int, budget: int, min_chunks: int):
-    """Split the tiles into ``(n0, nb, t0, t1)`` blocks of at most ``budget // rows`` tiles.
+def _run(work, N: int, TH: int, TW: int, rows: int, flops: int) -> np.ndarray | None:
+    """Run ``work`` on every chunk of the tile grid; return the sum of its results.
 
-    ``rows = 16 * max(C, F)``: the per-tile size of the V / M buffers. Whole images are
-    grouped while they fit (and while there are >= ``min_chunks`` blocks, so every worker gets
-    work); a larger image is cut into bands of tile rows (at least one tile row each).
+    ``rows = 16 * max(C, F)``: the per-tile size of the V / M buffers. Summing as the chunks
+    finish keeps the (16, F, C) partial sums of dU at a few (measured: 8 MiB of them for N16
+    C64 56x56 if kept one per chunk).
     """
-    per_image = rows * TH * TW
-    if per_image <= budget and N >= min_chunks:
-        nb = max(1, min(budget // per_image, -(-N // min_chunks)))
-        for n0 in range(0, N, nb):
-            yield n0, min(nb, N - n0), 0, TH
-    else:
-        band = max(1, budget // (rows * TW))
-        band = max(1, min(band, TH // -(-min_chunks // N)))
-        for n in range(N):
-            for t0 in range(0, TH, band):
-                yield n, 1, t0, min(TH, t0 + band)
-
-
-def _run(work, N: int, TH: int, TW: int, rows: int, flops: int):
-    """Apply ``work`` to every chunk, on convnet's worker threads when the conv is big enough;
-    return the sum of the results (None when ``work`` returns None).
-
-    Same scheme as the Numba backend: each worker runs GIL-free kernels and single-threaded
-    GEMMs on its own chunk (no Numba ``prange`` / BLAS pool ping-pong). Results are added up
-    in chunk order as they arrive, not collected first: that keeps the sum deterministic
-    whatever the thread count, and memory at a few (16, F, C) partial sums instead of one per
-    chunk (measured: 8 MiB of them for N16 C64 56x56).
-    """
-    n = worker_threads() if flops >= PARALLEL_MIN_FLOPS else 1
-    chunks = list(_chunks(N, TH, TW, rows, WINOGRAD_CHUNK_ELEMENTS, 2 * n if n > 1 else 1))
-    total = None
-    with single_threaded_blas() as reached:
-        if n == 1 or len(chunks) == 1 or not reached:
-            results = map(work, chunks)
-        else:
-            results = _executor(n).map(work, chunks)
-        for r in results:
-            if r is not None:
-                if total is None:
-                    total = r  # a fresh array from the chunk's GEMM: safe to add into
-                else:
-                    total += r
-    return total
+    return run_chunks(work, N, TH, TW, rows, WINOGRAD_CHUNK_ELEMENTS, flops)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -444,7 +393,7 @@ def conv_forward_winograd(
     - out: output of shape (N, F, H + 2p - 2, W + 2p - 2), same dtype as the inputs.
     - cache: ('winograd', x, w, b, conv_param) for :func:`conv_backward_winograd`.
 
-    Raises ValueError for other kernel sizes, strides or dilations (use another backend).
+    Raises LayerInputError for other kernel sizes, strides or dilations (use another backend).
     """
     layer = "conv_forward_winograd"
     x, w, b, g = check_conv_inputs(layer, x, w, b, conv_param)
@@ -460,7 +409,7 @@ def conv_forward_winograd(
         P = nb * (t1 - t0) * TW
         V = _tile_buffer("V", g.C, P, x.dtype)
         M = _tile_buffer("M", g.F, P, x.dtype)
-        plane = _WS.get("plane", (2 * (t1 - t0) + 2, 2 * TW + 2), x.dtype)
+        plane = WORKSPACE.get("plane", (2 * (t1 - t0) + 2, 2 * TW + 2), x.dtype)
         winograd_input_transform(x, n0, nb, t0, t1, g.pad, TW, V, plane)
         np.matmul(U, V, out=M)  # 16 GEMMs (F, C) @ (C, P)
         winograd_output_transform(M, bb, n0, nb, t0, t1, TW, out)
@@ -485,8 +434,8 @@ def conv_backward_winograd(
     layer = "conv_backward_winograd"
     _, x, w, b, conv_param = check_cache(layer, cache, "winograd", 5)
     g = conv_geometry(layer, x, w, b, conv_param)
-    dout = check_dout(layer, dout, (g.N, g.F, g.H_out, g.W_out), x.dtype)
-    dout = np.ascontiguousarray(dout)
+    dout = check_dout(layer, dout, (g.N, g.F, g.H_out, g.W_out), "(N, F, H', W')")
+    dout = np.ascontiguousarray(dout, dtype=x.dtype)
     U = winograd_filter_transform(w)
     UT = U.transpose(0, 2, 1)  # (16, C, F) view: BLAS reads it transposed, no copy
     dx = np.zeros_like(x)
@@ -500,7 +449,7 @@ def conv_backward_winograd(
         P = nb * (t1 - t0) * TW
         V = _tile_buffer("V", g.C, P, x.dtype)
         dM = _tile_buffer("M", g.F, P, x.dtype)
-        plane = _WS.get("plane", (2 * (t1 - t0) + 2, 2 * TW + 2), x.dtype)
+        plane = WORKSPACE.get("plane", (2 * (t1 - t0) + 2, 2 * TW + 2), x.dtype)
         winograd_input_transform(x, n0, nb, t0, t1, g.pad, TW, V, plane)
         winograd_output_adjoint(dout, n0, nb, t0, t1, TW, dM)
         # dU[xi] = dM[xi] @ V[xi]^T sums over this chunk's tiles inside the GEMM (K = P).
@@ -530,9 +479,10 @@ def prefer_winograd(x_shape: tuple, w_shape: tuple, conv_param: dict) -> bool:
     Measured (float32, forward + backward, 1 thread, CPU time, median of 7, ratio = Winograd /
     Numba im2col, 2-core loaded machine, OpenBLAS Haswell kernels):
 
-    - issue-8 shapes: N64 C32 16x16 F64 pad 1: 0.74-0.80 (23.5 -> 17.5 ms); N16 C64 56x56 F64
-      pad 1: 0.68 (127 -> 87 ms); N64 C3 32x32 F32: 2.0; N100 C1 28x28 F32: 4.4 (Winograd's
-      16 GEMMs have K = C: with C = 1..3 they and the transforms cost more than they save).
+    - ``benchmarks/bench_conv.py`` shapes: N64 C32 16x16 F64 pad 1: 0.74-0.80 (23.5 -> 17.5
+      ms); N16 C64 56x56 F64 pad 1: 0.68 (127 -> 87 ms); N64 C3 32x32 F32: 2.0; N100 C1 28x28
+      F32: 4.4 (Winograd's 16 GEMMs have K = C: with C = 1..3 they and the transforms cost
+      more than they save).
     - grid N*HxW in {32*8x8, 32*16x16, 8*32x32, 2*64x64}, F 8..128: C >= 32: 0.59-0.89 on all
       68 cases; C = 16: 0.86-1.10 (break-even); C = 8: 0.77-1.34; C = 4: 0.94-1.97.
     - few tiles (small GEMMs, N = P/tiles): C64 F64 8x8 with N = 1, 2, 4, 8, 16 (16..256

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from convnet.errors import LayerInputError
-from convnet.layers.affine import check_float
+from convnet.layers._validate import check_dout, check_float, check_mode
 
 
 def dropout_forward(x: np.ndarray, dropout_param: dict[str, Any]) -> tuple[np.ndarray, tuple]:
@@ -28,12 +28,9 @@ def dropout_forward(x: np.ndarray, dropout_param: dict[str, Any]) -> tuple[np.nd
     """
     x = check_float("dropout_forward", "x", x)
     p = float(dropout_param.get("p", 0.5))
-    mode = dropout_param.get("mode", "train")
     if not 0.0 <= p < 1.0:
         raise LayerInputError(f"dropout_forward: dropout_param['p'] must be in [0, 1), got {p}")
-    if mode not in ("train", "test"):
-        raise LayerInputError(f"dropout_forward: dropout_param['mode'] must be 'train' or 'test', "
-                         f"got {mode!r}")
+    mode = check_mode("dropout_forward", "dropout_param", dropout_param)
     if mode == "test":
         return x.copy(), (dropout_param, None)
     seed = dropout_param.get("seed")
@@ -47,9 +44,5 @@ def dropout_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """Backward of inverted dropout: dx (x's shape) = dout * mask (identity in test mode)."""
     _, mask = cache
     if mask is None:
-        return dout.copy()
-    if dout.shape != mask.shape:
-        raise LayerInputError(
-            f"dropout_backward: dout must have the input's shape {mask.shape}, got {dout.shape}"
-        )
-    return dout * mask
+        return np.array(dout, copy=True)
+    return check_dout("dropout_backward", dout, mask.shape) * mask

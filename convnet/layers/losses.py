@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from convnet.errors import LayerInputError
-from convnet.layers.affine import check_float, check_ndim
+from convnet.layers._validate import check_float, check_ndim
 
 _REDUCTIONS = ("mean", "sum", "batchmean")
 

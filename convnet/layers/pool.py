@@ -13,12 +13,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from convnet.errors import LayerInputError
 from convnet.layers.pool_im2col import max_pool_backward_im2col, max_pool_forward_im2col
-from convnet.layers.pool_naive import (
-    PoolError,
-    max_pool_backward_naive,
-    max_pool_forward_naive,
-)
+from convnet.layers.pool_naive import max_pool_backward_naive, max_pool_forward_naive
 from convnet.layers.pool_numba import (
     NUMBA_AVAILABLE,
     max_pool_backward_numba,
@@ -47,16 +44,11 @@ def set_pool_backend(name: str | None = None) -> str:
     if name is None:
         name = _DEFAULT_BACKEND
     if name not in POOL_BACKENDS:
-        raise PoolError(
+        raise ValueError(
             f"set_pool_backend: unknown backend {name!r}, expected one of {sorted(POOL_BACKENDS)}"
         )
     previous, _backend = _backend, name
     return previous
-
-
-def get_pool_backend() -> str:
-    """Name of the backend max_pool_forward currently uses."""
-    return _backend
 
 
 def max_pool_forward(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray, tuple]:
@@ -86,7 +78,7 @@ def max_pool_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     - dx: gradient w.r.t. x, (N, C, H, W)
     """
     if not (isinstance(cache, tuple) and len(cache) == 2 and cache[0] in POOL_BACKENDS):
-        raise PoolError(
+        raise LayerInputError(
             "max_pool_backward: cache must be the (backend, cache) pair made by "
             "max_pool_forward"
         )

@@ -19,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from convnet.layers.pool_naive import PoolGeometry, check_dout, pool_geometry
+from convnet.layers._geometry import PoolGeometry
+from convnet.layers._validate import check_dout, check_max_pool_inputs
 
 
 def _index_dtype(k: int) -> type:
@@ -38,7 +39,7 @@ def _tiles_exactly(g: PoolGeometry) -> bool:
 
 def _padded_extent(g: PoolGeometry) -> tuple[int, int]:
     """Height and width (in padded coordinates) that the windows actually span."""
-    return (g.Hout - 1) * g.stride + g.ph, (g.Wout - 1) * g.stride + g.pw
+    return (g.H_out - 1) * g.stride + g.ph, (g.W_out - 1) * g.stride + g.pw
 
 
 def _first_real_offset(g: PoolGeometry) -> np.ndarray:
@@ -47,8 +48,8 @@ def _first_real_offset(g: PoolGeometry) -> np.ndarray:
     Windows in the padding border start on a padded (-inf) cell; the running maximum must
     start on a real pixel so that an all -inf window still reports a real cell, as in naive.
     """
-    starts_h = np.arange(g.Hout) * g.stride - g.pad
-    starts_w = np.arange(g.Wout) * g.stride - g.pad
+    starts_h = np.arange(g.H_out) * g.stride - g.pad
+    starts_w = np.arange(g.W_out) * g.stride - g.pad
     rh = np.maximum(starts_h, 0) - starts_h
     rw = np.maximum(starts_w, 0) - starts_w
     return rh[:, None] * g.pw + rw[None, :]
@@ -65,9 +66,9 @@ def max_pool_forward_im2col(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray
     - out: (N, C, H', W'), dtype of x
     - cache: (geometry, argmax offsets (N, C, H', W'), dtype, fast-path flag)
     """
-    g = pool_geometry(x, pool_param, "max_pool_forward_im2col")
+    x, g = check_max_pool_inputs("max_pool_forward_im2col", x, pool_param)
     N, C, H, W, ph, pw, s, p = g.N, g.C, g.H, g.W, g.ph, g.pw, g.stride, g.pad
-    Ho, Wo, K = g.Hout, g.Wout, g.ph * g.pw
+    Ho, Wo, K = g.H_out, g.W_out, g.ph * g.pw
     if _tiles_exactly(g):
         cols = x.reshape(N, C, Ho, ph, Wo, pw).transpose(0, 1, 2, 4, 3, 5).reshape(
             N, C, Ho, Wo, K
@@ -111,9 +112,10 @@ def max_pool_backward_im2col(dout: np.ndarray, cache: tuple) -> np.ndarray:
       maximum, overlapping windows accumulate.
     """
     g, idx, dtype, tiled = cache
-    check_dout(dout, g, "max_pool_backward_im2col")
+    dout = check_dout("max_pool_backward_im2col", dout, (g.N, g.C, g.H_out, g.W_out),
+                      "(N, C, H', W')")
     N, C, H, W, ph, pw, s, p = g.N, g.C, g.H, g.W, g.ph, g.pw, g.stride, g.pad
-    Ho, Wo, K = g.Hout, g.Wout, g.ph * g.pw
+    Ho, Wo, K = g.H_out, g.W_out, g.ph * g.pw
     dout = dout.astype(dtype, copy=False)
     if tiled:
         dcols = np.zeros((N, C, Ho, Wo, K), dtype=dtype)

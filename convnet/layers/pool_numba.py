@@ -23,8 +23,8 @@ import time
 
 import numpy as np
 
+from convnet.layers._validate import check_dout, check_max_pool_inputs
 from convnet.layers.pool_im2col import max_pool_backward_im2col, max_pool_forward_im2col
-from convnet.layers.pool_naive import check_dout, pool_geometry
 
 try:
     import numba
@@ -188,24 +188,24 @@ def max_pool_forward_numba(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray,
     if not NUMBA_AVAILABLE:  # pragma: no cover
         out, cache = max_pool_forward_im2col(x, pool_param)
         return out, ("im2col", cache)
-    g = pool_geometry(x, pool_param, "max_pool_forward_numba")
+    x, g = check_max_pool_inputs("max_pool_forward_numba", x, pool_param)
     wd = _work_dtype(x.dtype)
     xw = np.ascontiguousarray(x, dtype=wd).reshape(g.N * g.C, g.H, g.W)
-    out = np.empty((g.N * g.C, g.Hout, g.Wout), dtype=wd)
-    arg = np.empty((g.N * g.C, g.Hout, g.Wout), dtype=np.int32)
+    out = np.empty((g.N * g.C, g.H_out, g.W_out), dtype=wd)
+    arg = np.empty((g.N * g.C, g.H_out, g.W_out), dtype=np.int32)
     if (
         g.ph == 2
         and g.pw == 2
         and g.stride == 2
         and g.pad == 0
-        and 2 * g.Hout <= g.H
-        and 2 * g.Wout <= g.W
+        and 2 * g.H_out <= g.H
+        and 2 * g.W_out <= g.W
     ):
         _launch(_pool_fwd_2x2_kernel, x.size, PARALLEL_MIN_FORWARD, xw, out, arg)
     else:
         _launch(_pool_fwd_kernel, x.size, PARALLEL_MIN_FORWARD, xw, out, arg,
                 g.ph, g.pw, g.stride, g.pad)
-    out = out.reshape(g.N, g.C, g.Hout, g.Wout).astype(x.dtype, copy=False)
+    out = out.reshape(g.N, g.C, g.H_out, g.W_out).astype(x.dtype, copy=False)
     return out, (g, arg, x.dtype)
 
 
@@ -222,12 +222,13 @@ def max_pool_backward_numba(dout: np.ndarray, cache: tuple) -> np.ndarray:
     if cache and isinstance(cache[0], str):  # pragma: no cover - numba missing
         return max_pool_backward_im2col(dout, cache[1])
     g, arg, dtype = cache
-    check_dout(dout, g, "max_pool_backward_numba")
+    dout = check_dout("max_pool_backward_numba", dout, (g.N, g.C, g.H_out, g.W_out),
+                      "(N, C, H', W')")
     wd = _work_dtype(dtype)
     NC = g.N * g.C
-    d = np.ascontiguousarray(dout, dtype=wd).reshape(NC, g.Hout * g.Wout)
+    d = np.ascontiguousarray(dout, dtype=wd).reshape(NC, g.H_out * g.W_out)
     # The kernel zeroes each plane itself: in parallel, and without a separate memset pass.
     dx = np.empty((NC, g.H * g.W), dtype=wd)
     _launch(_pool_bwd_kernel, dx.size, PARALLEL_MIN_BACKWARD, d,
-            arg.reshape(NC, g.Hout * g.Wout), dx)
+            arg.reshape(NC, g.H_out * g.W_out), dx)
     return dx.reshape(g.N, g.C, g.H, g.W).astype(dtype, copy=False)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from convnet.errors import LayerInputError
-from convnet.layers.affine import check_float, check_ndim
+from convnet.layers._validate import check_dout, check_float, check_ndim
 
 
 def concat_forward(xs: Sequence[np.ndarray], axis: int = 1) -> tuple[np.ndarray, tuple]:
@@ -70,9 +70,6 @@ def global_avg_pool_forward(x: np.ndarray) -> tuple[np.ndarray, tuple]:
 def global_avg_pool_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """Backward of global average pooling: dout (N, C) -> dx (N, C, H, W)."""
     (N, C, H, W), dtype = cache
-    if dout.shape != (N, C):
-        raise LayerInputError(
-            f"global_avg_pool_backward: dout must have shape (N, C) == {(N, C)}, got {dout.shape}"
-        )
+    dout = check_dout("global_avg_pool_backward", dout, (N, C), "(N, C)")
     scale = dtype.type(1.0 / (H * W))
     return np.broadcast_to((dout * scale)[:, :, None, None], (N, C, H, W)).copy()

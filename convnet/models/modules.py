@@ -16,17 +16,24 @@ holds the cache of its *last* forward pass only, so ``backward`` must follow the
 training, float64 after ``astype(np.float64)`` for gradient checks); integer or boolean input
 raises ``ValueError``, as does input of the wrong shape, with a message naming the layer and
 the shape it expected.
+
+Validation happens once, in the functional layer; a layer object only prefixes its own name to
+the functional layer's :class:`~convnet.errors.LayerInputError` (``conv1: conv_forward_numba:
+x must be 4-D (N, C, H, W) with C == w.shape[1] == 3, got (2, 1, 28, 28)``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 import numpy as np
 
 from convnet import layers as L
+from convnet.errors import LayerInputError
+from convnet.layers._geometry import out_size, transpose_out_size
 from convnet.models.init import as_generator, init_weight
 
 __all__ = [
@@ -84,10 +91,6 @@ def _shape_str(shape: tuple) -> str:
     return "(" + ", ".join(["N", *(str(s) for s in shape[1:])]) + ")"
 
 
-def _dtype_name(dtype: Any) -> str:
-    return np.dtype(dtype).name
-
-
 class Module:
     """Base class of layer objects.
 
@@ -117,20 +120,26 @@ class Module:
     def label(self) -> str:
         return self.name or type(self).__name__
 
-    def _as_input(self, x: Any, cast: bool = True) -> np.ndarray:
-        """Check that ``x`` is a floating array; cast it to the layer dtype if asked."""
+    def _as_input(self, x: Any) -> np.ndarray:
+        """``x`` as an ndarray, a floating one cast to the layer dtype. Other dtypes pass
+        through unchanged: the layer function rejects them."""
         x = np.asarray(x)
-        if not np.issubdtype(x.dtype, np.floating):
-            raise ValueError(
-                f"{self.label}: input must be a floating array, got dtype {x.dtype} "
-                "(convert images with .astype(np.float32))"
-            )
-        if cast and x.dtype != self.dtype:
+        if x.dtype != self.dtype and np.issubdtype(x.dtype, np.floating):
             x = x.astype(self.dtype)
         return x
 
     def _bad_input(self, expected: str, x: np.ndarray) -> ValueError:
-        return ValueError(f"{self.label}: expected input {expected}, got {_shape_str(x.shape)}")
+        return LayerInputError(
+            f"{self.label}: expected input {expected}, got {_shape_str(x.shape)}"
+        )
+
+    @contextlib.contextmanager
+    def _errors_named(self) -> Iterator[None]:
+        """Prefix this layer's name to a layer function's bad-input error."""
+        try:
+            yield
+        except LayerInputError as exc:
+            raise LayerInputError(f"{self.label}: {exc}") from exc
 
     def _check_cache(self) -> None:
         if self.cache is None:
@@ -184,8 +193,32 @@ class Module:
 # ---------------------------------------------------------------------------------------
 
 
+class _Weighted(Module):
+    """A layer with a weight ``W`` and a bias ``b``: ``forward``/``backward`` are the functional
+    layer's pair ``_fns`` (``f(x, W, b, *args) -> (out, cache)``, ``g(dout, cache) -> (dx, dW,
+    db)``), called with the hyper-parameters ``_args()``."""
+
+    _fns: tuple[Callable[..., tuple[np.ndarray, Any]], Callable[..., Any]]
+
+    def _args(self) -> tuple:
+        return ()
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        W, b = self.params["W"], self.params["b"]
+        with self._errors_named():
+            out, self.cache = self._fns[0](self._as_input(x), W, b, *self._args())
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        self._check_cache()
+        with self._errors_named():
+            dx, dw, db = self._fns[1](self._as_input(dout), self.cache)
+        self.grads["W"], self.grads["b"] = dw, db
+        return dx
+
+
 @register_layer
-class Dense(Module):
+class Dense(_Weighted):
     """Fully connected layer ``out = x.reshape(N, D) @ W + b``.
 
     - W: ``(in_features, out_features)``; b: ``(out_features,)``.
@@ -194,6 +227,7 @@ class Dense(Module):
     """
 
     default_prefix = "fc"
+    _fns = (L.affine_forward, L.affine_backward)
 
     def __init__(
         self,
@@ -212,22 +246,6 @@ class Dense(Module):
         self.params["W"] = init_weight((self.in_features, self.out_features), init, seed, dtype)
         self.params["b"] = np.zeros(self.out_features, dtype=self.dtype)
         self.zero_grads()
-
-    def _check(self, x: np.ndarray) -> None:
-        if x.ndim < 2 or math.prod(x.shape[1:]) != self.in_features:
-            raise self._bad_input(f"(N, {self.in_features})", x)
-
-    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        x = self._as_input(x)
-        self._check(x)
-        out, self.cache = L.affine_forward(x, self.params["W"], self.params["b"])
-        return out
-
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._check_cache()
-        dx, dw, db = L.affine_backward(np.asarray(dout, dtype=self.dtype), self.cache)
-        self.grads["W"], self.grads["b"] = dw, db
-        return dx
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if math.prod(input_shape) != self.in_features:
@@ -248,12 +266,8 @@ class Dense(Module):
         }
 
 
-def _conv_out(size: int, k: int, s: int, p: int, d: int = 1) -> int:
-    return (size + 2 * p - d * (k - 1) - 1) // s + 1
-
-
 @register_layer
-class Conv2D(Module):
+class Conv2D(_Weighted):
     """2-D convolution (cross-correlation), NCHW.
 
     - W: ``(filters, in_channels, HH, WW)``; b: ``(filters,)``.
@@ -264,6 +278,7 @@ class Conv2D(Module):
     """
 
     default_prefix = "conv"
+    _fns = (L.conv_forward, L.conv_backward)
 
     def __init__(
         self,
@@ -322,8 +337,8 @@ class Conv2D(Module):
             )
         _, h, w = input_shape
         hh, ww = self.kernel_size
-        ho = _conv_out(h, hh, self.stride, self.pad, self.dilation)
-        wo = _conv_out(w, ww, self.stride, self.pad, self.dilation)
+        ho = out_size(h, hh, self.stride, self.pad, self.dilation)
+        wo = out_size(w, ww, self.stride, self.pad, self.dilation)
         if ho < 1 or wo < 1:
             raise ValueError(
                 f"{self.label}: input {h}x{w} (pad {self.pad}) is smaller than the kernel "
@@ -331,19 +346,8 @@ class Conv2D(Module):
             )
         return (self.filters, ho, wo)
 
-    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        x = self._as_input(x)
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise self._bad_input(f"(N, {self.in_channels}, H, W)", x)
-        self.output_shape(x.shape[1:])
-        out, self.cache = L.conv_forward(x, self.params["W"], self.params["b"], self.conv_param)
-        return out
-
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._check_cache()
-        dx, dw, db = L.conv_backward(np.asarray(dout, dtype=self.dtype), self.cache)
-        self.grads["W"], self.grads["b"] = dw, db
-        return dx
+    def _args(self) -> tuple:
+        return (self.conv_param,)
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -359,7 +363,7 @@ class Conv2D(Module):
 
 
 @register_layer
-class ConvTranspose2D(Module):
+class ConvTranspose2D(_Weighted):
     """Transposed convolution (the adjoint of a conv), NCHW.
 
     - W: ``(in_channels, filters, HH, WW)`` (the weight of the conv it is the adjoint of);
@@ -369,6 +373,7 @@ class ConvTranspose2D(Module):
     """
 
     default_prefix = "deconv"
+    _fns = (L.conv_transpose_forward, L.conv_transpose_backward)
 
     def __init__(
         self,
@@ -413,24 +418,12 @@ class ConvTranspose2D(Module):
             )
         _, h, w = input_shape
         hh, ww = self.kernel_size
-        ho = (h - 1) * self.stride - 2 * self.pad + hh + self.output_padding
-        wo = (w - 1) * self.stride - 2 * self.pad + ww + self.output_padding
+        ho = transpose_out_size(h, hh, self.stride, self.pad, output_padding=self.output_padding)
+        wo = transpose_out_size(w, ww, self.stride, self.pad, output_padding=self.output_padding)
         return (self.filters, ho, wo)
 
-    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        x = self._as_input(x)
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise self._bad_input(f"(N, {self.in_channels}, H, W)", x)
-        out, self.cache = L.conv_transpose_forward(
-            x, self.params["W"], self.params["b"], self.conv_param
-        )
-        return out
-
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._check_cache()
-        dx, dw, db = L.conv_transpose_backward(np.asarray(dout, dtype=self.dtype), self.cache)
-        self.grads["W"], self.grads["b"] = dw, db
-        return dx
+    def _args(self) -> tuple:
+        return (self.conv_param,)
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -474,52 +467,32 @@ class BatchNorm(Module):
         self.buffers["running_var"] = np.ones(d, dtype=self.dtype)
         self.zero_grads()
 
-    def _check(self, x: np.ndarray) -> None:
-        if not ((x.ndim == 2 or x.ndim == 4) and x.shape[1] == self.num_features):
-            raise self._bad_input(
-                f"(N, {self.num_features}) or (N, {self.num_features}, H, W)", x
-            )
-
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         x = self._as_input(x)
-        self._check(x)
-        gamma, beta = self.params["gamma"], self.params["beta"]
-        if not train:
-            # Test mode is an affine map per channel; done here so that its backward (needed
-            # for input gradients through a trained network) does not depend on the layer fn.
-            shape = (1, -1) + (1,) * (x.ndim - 2)
-            inv_std = 1.0 / np.sqrt(self.buffers["running_var"] + self.eps)
-            xhat = (x - self.buffers["running_mean"].reshape(shape)) * inv_std.reshape(shape)
-            self.cache = ("test", xhat, (gamma * inv_std).reshape(shape))
-            return (gamma.reshape(shape) * xhat + beta.reshape(shape)).astype(
-                self.dtype, copy=False
-            )
         bn_param = {
-            "mode": "train",
+            "mode": "train" if train else "test",
             "eps": self.eps,
             "momentum": self.momentum,
-            "running_mean": self.buffers["running_mean"].copy(),
-            "running_var": self.buffers["running_var"].copy(),
+            "running_mean": self.buffers["running_mean"],
+            "running_var": self.buffers["running_var"],
         }
+        # In test mode the layer is an affine map per channel, and its backward is that map's
+        # (what input gradients through a trained network need).
         fwd = L.batchnorm_forward if x.ndim == 2 else L.spatial_batchnorm_forward
-        out, cache = fwd(x, gamma, beta, bn_param)
-        self.buffers["running_mean"] = np.asarray(bn_param["running_mean"], dtype=self.dtype)
-        self.buffers["running_var"] = np.asarray(bn_param["running_var"], dtype=self.dtype)
-        self.cache = ("train", x.ndim, cache)
+        with self._errors_named():
+            out, cache = fwd(x, self.params["gamma"], self.params["beta"], bn_param)
+        if train:
+            self.buffers["running_mean"] = np.asarray(bn_param["running_mean"], dtype=self.dtype)
+            self.buffers["running_var"] = np.asarray(bn_param["running_var"], dtype=self.dtype)
+        self.cache = (x.ndim, cache)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         self._check_cache()
-        dout = np.asarray(dout, dtype=self.dtype)
-        if self.cache[0] == "test":
-            _, xhat, scale = self.cache
-            axes = (0,) if dout.ndim == 2 else (0, 2, 3)
-            self.grads["gamma"] = np.sum(dout * xhat, axis=axes)
-            self.grads["beta"] = np.sum(dout, axis=axes)
-            return dout * scale
-        _, ndim, cache = self.cache
+        ndim, cache = self.cache
         bwd = L.batchnorm_backward if ndim == 2 else L.spatial_batchnorm_backward
-        dx, dgamma, dbeta = bwd(dout, cache)
+        with self._errors_named():
+            dx, dgamma, dbeta = bwd(self._as_input(dout), cache)
         self.grads["gamma"], self.grads["beta"] = dgamma, dbeta
         return dx
 
@@ -545,16 +518,27 @@ class BatchNorm(Module):
 # ---------------------------------------------------------------------------------------
 
 
-def _pool_out(size: int, k: int, s: int, p: int, ceil_mode: bool) -> int:
-    num = size + 2 * p - k
-    out = (-(-num // s) if ceil_mode else num // s) + 1
-    # As in Caffe/PyTorch: the last window must start inside the (left-padded) input.
-    if ceil_mode and (out - 1) * s >= size + p:
-        out -= 1
-    return out
+class _Functional(Module):
+    """A parameter-free layer object: ``forward``/``backward`` are the functional layer's pair
+    ``_fns``, called with the hyper-parameters ``_args()``. It keeps the dtype it is given."""
+
+    _fns: tuple[Callable[..., tuple[np.ndarray, Any]], Callable[..., Any]]
+
+    def _args(self) -> tuple:
+        return ()
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        with self._errors_named():
+            out, self.cache = self._fns[0](x, *self._args())
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        self._check_cache()
+        with self._errors_named():
+            return self._fns[1](dout, self.cache)
 
 
-class _Pool(Module):
+class _Pool(_Functional):
     default_prefix = "pool"
     _kind = "pool"
 
@@ -593,20 +577,16 @@ class _Pool(Module):
             )
         c, h, w = input_shape
         ph, pw = self.pool_size
-        ho = _pool_out(h, ph, self.stride, self.pad, self.ceil_mode)
-        wo = _pool_out(w, pw, self.stride, self.pad, self.ceil_mode)
+        ho = out_size(h, ph, self.stride, self.pad, ceil_mode=self.ceil_mode)
+        wo = out_size(w, pw, self.stride, self.pad, ceil_mode=self.ceil_mode)
         if ho < 1 or wo < 1:
             raise ValueError(
                 f"{self.label}: input {h}x{w} is smaller than the pooling window {ph}x{pw}"
             )
         return (c, ho, wo)
 
-    def _check(self, x: np.ndarray) -> np.ndarray:
-        x = self._as_input(x, cast=False)
-        if x.ndim != 4:
-            raise self._bad_input("(N, C, H, W)", x)
-        self.output_shape(x.shape[1:])
-        return x
+    def _args(self) -> tuple:
+        return (self.pool_param,)
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -623,46 +603,22 @@ class MaxPool2D(_Pool):
     """Max pooling, NCHW: ``(N, C, H, W) -> (N, C, H', W')``; ``stride`` defaults to
     ``pool_size``; ``ceil_mode`` rounds the output size up (Caffe/SqueezeNet)."""
 
-    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        x = self._check(x)
-        out, self.cache = L.max_pool_forward(x, self.pool_param)
-        return out
-
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._check_cache()
-        return L.max_pool_backward(dout, self.cache)
+    _fns = (L.max_pool_forward, L.max_pool_backward)
 
 
 @register_layer
 class AvgPool2D(_Pool):
     """Average pooling, NCHW: ``(N, C, H, W) -> (N, C, H', W')``."""
 
-    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        x = self._check(x)
-        out, self.cache = L.avg_pool_forward(x, self.pool_param)
-        return out
-
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._check_cache()
-        return L.avg_pool_backward(dout, self.cache)
+    _fns = (L.avg_pool_forward, L.avg_pool_backward)
 
 
 @register_layer
-class GlobalAvgPool(Module):
+class GlobalAvgPool(_Functional):
     """Mean over the spatial axes: ``(N, C, H, W) -> (N, C)``."""
 
     default_prefix = "gap"
-
-    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        x = self._as_input(x, cast=False)
-        if x.ndim != 4:
-            raise self._bad_input("(N, C, H, W)", x)
-        out, self.cache = L.global_avg_pool_forward(x)
-        return out
-
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._check_cache()
-        return L.global_avg_pool_backward(dout, self.cache)
+    _fns = (L.global_avg_pool_forward, L.global_avg_pool_backward)
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if len(input_shape) != 3:
@@ -673,46 +629,29 @@ class GlobalAvgPool(Module):
 
 
 @register_layer
-class Flatten(Module):
+class Flatten(_Functional):
     """``(N, d1, ..., dk) -> (N, d1*...*dk)`` in C order (NCHW: channel slowest)."""
 
     default_prefix = "flatten"
-
-    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        x = self._as_input(x, cast=False)
-        if x.ndim < 2:
-            raise self._bad_input("(N, d1, ..., dk)", x)
-        out, self.cache = L.flatten_forward(x)
-        return out
-
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._check_cache()
-        return L.flatten_backward(dout, self.cache)
+    _fns = (L.flatten_forward, L.flatten_backward)
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return (math.prod(input_shape),)
 
 
 @register_layer
-class Reshape(Module):
+class Reshape(_Functional):
     """``(N, ...) -> (N, *shape)``; ``shape`` excludes the batch axis and keeps the size."""
 
     default_prefix = "reshape"
+    _fns = (L.reshape_forward, L.reshape_backward)
 
     def __init__(self, shape: tuple[int, ...], name: str | None = None, dtype: Any = np.float32):
         super().__init__(name, dtype)
         self.shape = tuple(int(s) for s in shape)
 
-    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        x = self._as_input(x, cast=False)
-        if x.ndim < 1 or math.prod(x.shape[1:]) != math.prod(self.shape):
-            raise self._bad_input(f"(N, ...) with {math.prod(self.shape)} values per sample", x)
-        out, self.cache = L.reshape_forward(x, self.shape)
-        return out
-
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._check_cache()
-        return L.reshape_backward(dout, self.cache)
+    def _args(self) -> tuple:
+        return (self.shape,)
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if math.prod(input_shape) != math.prod(self.shape):
@@ -726,82 +665,46 @@ class Reshape(Module):
         return {**super().get_config(), "shape": list(self.shape)}
 
 
-class _Activation(Module):
-    default_prefix = "act"
-
-    def _fwd(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
-        raise NotImplementedError
-
-    def _bwd(self, dout: np.ndarray, cache: Any) -> np.ndarray:
-        raise NotImplementedError
-
-    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        x = self._as_input(x, cast=False)
-        out, self.cache = self._fwd(x)
-        return out
-
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._check_cache()
-        return self._bwd(dout, self.cache)
-
-
 @register_layer
-class ReLU(_Activation):
+class ReLU(_Functional):
     """``max(0, x)``, any shape."""
 
     default_prefix = "relu"
-
-    def _fwd(self, x):
-        return L.relu_forward(x)
-
-    def _bwd(self, dout, cache):
-        return L.relu_backward(dout, cache)
+    _fns = (L.relu_forward, L.relu_backward)
 
 
 @register_layer
-class LeakyReLU(_Activation):
+class LeakyReLU(_Functional):
     """``x if x > 0 else alpha*x``, any shape."""
 
     default_prefix = "leaky_relu"
+    _fns = (L.leaky_relu_forward, L.leaky_relu_backward)
 
     def __init__(self, alpha: float = 0.01, name: str | None = None, dtype: Any = np.float32):
         super().__init__(name, dtype)
         self.alpha = float(alpha)
 
-    def _fwd(self, x):
-        return L.leaky_relu_forward(x, self.alpha)
-
-    def _bwd(self, dout, cache):
-        return L.leaky_relu_backward(dout, cache)
+    def _args(self) -> tuple:
+        return (self.alpha,)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "alpha": self.alpha}
 
 
 @register_layer
-class Sigmoid(_Activation):
+class Sigmoid(_Functional):
     """``1 / (1 + exp(-x))``, any shape."""
 
     default_prefix = "sigmoid"
-
-    def _fwd(self, x):
-        return L.sigmoid_forward(x)
-
-    def _bwd(self, dout, cache):
-        return L.sigmoid_backward(dout, cache)
+    _fns = (L.sigmoid_forward, L.sigmoid_backward)
 
 
 @register_layer
-class Tanh(_Activation):
+class Tanh(_Functional):
     """``tanh(x)``, any shape."""
 
     default_prefix = "tanh"
-
-    def _fwd(self, x):
-        return L.tanh_forward(x)
-
-    def _bwd(self, dout, cache):
-        return L.tanh_backward(dout, cache)
+    _fns = (L.tanh_forward, L.tanh_backward)
 
 
 @register_layer
@@ -834,19 +737,20 @@ class Dropout(Module):
         return int(self.buffers["seed"])
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        x = self._as_input(x, cast=False)
         param: dict[str, Any] = {"p": self.p, "mode": "train" if train else "test"}
         if train:
             k = int(self.buffers["calls"])
             ss = np.random.SeedSequence([self.seed, k])
             param["seed"] = int(ss.generate_state(1)[0])
             self.buffers["calls"] = np.asarray(k + 1, dtype=np.int64)
-        out, self.cache = L.dropout_forward(x, param)
+        with self._errors_named():
+            out, self.cache = L.dropout_forward(x, param)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         self._check_cache()
-        return L.dropout_backward(dout, self.cache)
+        with self._errors_named():
+            return L.dropout_backward(dout, self.cache)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "p": self.p, "seed": self.seed}
@@ -937,9 +841,7 @@ class Fire(Module):
             c.name = f"{self.name}/{k}" if self.name else k
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        x = self._as_input(x)
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise self._bad_input(f"(N, {self.in_channels}, H, W)", x)
+        # The children check the input, under names that include this module's.
         self._sublabel()
         ch, r = self.children, self._relus
         s = r["squeeze1x1"].forward(ch["squeeze1x1"].forward(x))

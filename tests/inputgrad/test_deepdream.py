@@ -1,4 +1,4 @@
-"""DeepDream: the three variants (simple, octaves, tiled) and the course's zoom version."""
+"""DeepDream: the three variants (simple, octaves, tiled) and the zoom version."""
 
 from __future__ import annotations
 

@@ -54,7 +54,7 @@ def test_feature_objective_kinds():
     assert isinstance(feature_objective("mixed1", channel=30), Channel)
     assert isinstance(feature_objective("mixed1"), LayerMean)
     n = feature_objective("mixed1", unit=(30, 9, 9))
-    # The course's unit [:, 9, 9, 30] in NHWC is channel 30 at y=9, x=9 in NCHW.
+    # Keras' unit [:, 9, 9, 30] in NHWC is channel 30 at y=9, x=9 in NCHW.
     assert (n.channel, n.y, n.x) == (30, 9, 9)
 
 
@@ -139,7 +139,7 @@ def test_mobilenet_channel_unit_fourier_diversity(mobilenet):
     unit = feature_objective("conv_pw_5_relu", unit=(10, 3, 3))
     res = maximize(mobilenet, unit, size=96, steps=30, learning_rate=0.05, seed=0)
     assert res.history[-1] > 3 * res.history[0]
-    # Only the unit's receptive field changes (course 3.1.1): the far corner stays grey.
+    # Only the unit's receptive field changes: the far corner stays grey.
     assert np.allclose(res.images[0, :, -8:, -8:], 127.5, atol=1.0)
     res = maximize(mobilenet, obj, size=96, steps=30, param="fourier", seed=0)
     assert res.history[-1] > 2 * res.history[0]

@@ -56,6 +56,7 @@ OBJECTIVES = [
     ("tv2", lambda: TotalVariation()),
     ("tv1", lambda: TotalVariation(power=1.0)),
     ("tv_layer", lambda: TotalVariation("c1", power=1.5)),
+    ("tv_scaled", lambda: TotalVariation(scale=[2.0, 0.5, 1.5])),
     ("combo", lambda: ClassScore(1) - 0.3 * L2() + 2 * Channel("c1", 0) - TotalVariation()),
     ("sum_builtin", lambda: sum([LayerMean("c1"), Neuron("out", 2), 0.5 * LayerMean("c1")])),
 ]

@@ -38,7 +38,7 @@ def test_gram_matrix_bad_shape():
 
 
 @pytest.mark.parametrize("normalize", [False, True])
-def test_style_loss_value_and_sheet_gradient(rng, normalize):
+def test_style_loss_value_and_gatys_gradient(rng, normalize):
     a = rng.standard_normal((1, 5, 4, 3))
     gs = gram_matrix(rng.standard_normal((1, 5, 6, 2)), normalize)[0]
     loss, da = style_layer_loss(a, gs, normalize)
@@ -46,9 +46,9 @@ def test_style_loss_value_and_sheet_gradient(rng, normalize):
     g = gram_matrix(a, normalize)[0]
     assert loss == pytest.approx(np.sum((g - gs) ** 2) / (2 * n) ** 2, rel=1e-12)
     if not normalize:
-        # Exercise sheet 003, Aufgabe 18 (b): dL/da = 1/N^2 (G - G_style) a.
-        sheet = ((g - gs) @ a.reshape(5, 12) / n**2).reshape(a.shape)
-        assert rel_error(da, sheet) < 1e-12
+        # Gatys et al. (2016), eq. 6: dL/da = 1/N^2 (G - G_style) a.
+        gatys = ((g - gs) @ a.reshape(5, 12) / n**2).reshape(a.shape)
+        assert rel_error(da, gatys) < 1e-12
     num = eval_numerical_gradient(lambda v: style_layer_loss(v, gs, normalize)[0], a.copy(),
                                   verbose=False, h=1e-5)
     # float64 central differences on a quartic: rel error ~1e-9 expected, 1e-6 required.
@@ -93,7 +93,7 @@ def test_style_loss_gradient_matches_tf_autodiff(rng, normalize):
     a = rng.standard_normal((1, 6, 5, 4))
     gs = gram_matrix(rng.standard_normal((1, 6, 3, 3)), normalize)[0]
     loss, da = style_layer_loss(a, gs, normalize)
-    # TF in its own layout (NHWC, features last) with the notebook's einsum Gram.
+    # TF in its own layout (NHWC, features last) with the TensorFlow tutorial's einsum Gram.
     at = tf.Variable(a.transpose(0, 2, 3, 1))
     with tf.GradientTape() as tape:
         g = tf.einsum("bijc,bijd->bcd", at, at)

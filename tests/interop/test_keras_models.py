@@ -162,9 +162,10 @@ def test_compare_catches_unpermuted_dense_weights(kx):
 
 
 @tf_only
-def test_from_keras_course_notebook_model(kx, keras):
-    """The course notebook's Keras MNIST model (fused relu, softmax output) reads into the
-    convnet layers of MnistConvNet; its final softmax moves into convnet's loss."""
+def test_from_keras_mnist_conv_model(kx, keras):
+    """A one-conv Keras MNIST model (5 filters of 11x11 with a fused relu, flatten, a softmax
+    dense layer) reads into the convnet layers of MnistConvNet; its final softmax moves into
+    convnet's loss."""
     L = keras.layers
     kmodel = keras.Sequential([
         keras.Input((28, 28, 1)),
@@ -212,6 +213,35 @@ def test_squeezenet_style_fire_and_ceil_pooling_roundtrip(kx):
     assert isinstance(back.get_layer("fire2"), M.Fire)
     assert back.get_layer("pool1").ceil_mode and back.get_layer("pool3").ceil_mode
     assert kx.compare(back, kmodel, x, y).passed
+
+
+@tf_only
+def test_from_keras_reads_a_fire_module_with_its_own_layer_names(kx, keras):
+    """A Fire module written by hand in Keras (its own layer names, separate ReLU layers, the
+    branches joined 1x1 first) reads into one convnet Fire whose weights come from those
+    layers; a batch norm after a Flatten is refused by name."""
+    L = keras.layers
+    inp = keras.Input((7, 7, 3))
+    s = L.ReLU(name="sq_act")(L.Conv2D(2, 1, name="sq")(inp))
+    a = L.Activation("relu", name="a_act")(L.Conv2D(3, 1, name="e_small")(s))
+    b = L.Conv2D(4, 3, padding="same", activation="relu", name="e_big")(s)
+    out = L.Concatenate(name="fire_x")([a, b])
+    kmodel = keras.Model(inp, L.GlobalAveragePooling2D(name="gap")(out))
+    rng = np.random.default_rng(3)
+    for layer in kmodel.layers:
+        for v in layer.weights:
+            v.assign(rng.standard_normal(v.shape).astype(np.float32))
+    model = kx.from_keras(kmodel, dtype=np.float64)
+    assert model.layer_names == ["fire_x", "gap"]
+    np.testing.assert_array_equal(model.params["fire_x/expand3x3/W"],
+                                  kx.conv_weight_from_keras(kmodel.get_layer("e_big").kernel.numpy()))
+    x = rng.standard_normal((2, 3, 7, 7))
+    np.testing.assert_allclose(model.forward(x), kmodel(x.transpose(0, 2, 3, 1).astype(np.float32)),
+                               rtol=1e-5, atol=1e-6)
+    bad = keras.Sequential([keras.Input((2, 2, 3)), L.Flatten(name="flat"),
+                            L.BatchNormalization(name="bn_flat")])
+    with pytest.raises(kx.KerasConversionError, match="bn_flat.*flattened"):
+        kx.from_keras(bad)
 
 
 @tf_only

@@ -27,7 +27,9 @@ from convnet.layers import (
     im2col,
     set_conv_backend,
 )
+from convnet.layers import _numba_chunks as nc
 from convnet.layers import conv_numba as cn
+from convnet.layers._geometry import out_size
 from convnet.layers.conv import get_conv_backend
 
 FAST = {
@@ -46,10 +48,6 @@ def make(rng, N, C, H, W, F, HH, WW, dtype=np.float64):
     w = rng.standard_normal((F, C, HH, WW)).astype(dtype)
     b = rng.standard_normal(F).astype(dtype)
     return x, w, b
-
-
-def out_size(n, k, s, p, d):
-    return (n + 2 * p - d * (k - 1) - 1) // s + 1
 
 
 def assert_backends_match(x, w, b, param, dout_seed=1, tol=1e-10):
@@ -117,11 +115,11 @@ def test_backends_match_naive_random(case):
 @pytest.mark.parametrize(
     "shape, param",
     [
-        ((2, 1, 28, 28, 2, 11, 11), cp(1, 0)),  # the course's MNIST net: 11x11 filters
+        ((2, 1, 28, 28, 2, 11, 11), cp(1, 0)),  # MnistConvNet's 11x11 filters
         ((2, 3, 15, 13, 3, 11, 11), cp(2, 2)),  # 11x11, stride 2, non-square, odd
         ((3, 4, 7, 5, 5, 1, 1), cp(1, 0)),  # 1x1 kernel
         ((2, 3, 9, 9, 2, 1, 1), cp(3, 2)),  # 1x1 kernel, stride 3, only padding at the rim
-        ((2, 3, 31, 31, 4, 3, 3), cp(2, 1)),  # issue 2's speed shape, smaller batch
+        ((2, 3, 31, 31, 4, 3, 3), cp(2, 1)),  # bench_layers_naive's shape, smaller batch
         ((1, 2, 11, 7, 2, 3, 3), cp(3, 2, 2)),  # stride 3 with dilation 2
         ((2, 2, 5, 5, 2, 5, 5), cp(1, 2)),  # kernel as large as the image: 'same' padding
     ],
@@ -138,8 +136,8 @@ def test_numba_chunking_matches_naive(monkeypatch, budget, threads):
     # bands of output rows within one image (budget 1: one output row per band). With two
     # worker threads, bands of one image scatter into the same dx rows concurrently.
     monkeypatch.setattr(cn, "CHUNK_ELEMENTS", budget)
-    monkeypatch.setattr(cn, "PARALLEL_MIN_FLOPS", 0)
-    monkeypatch.setattr(cn, "worker_threads", lambda: threads)
+    monkeypatch.setattr(nc, "PARALLEL_MIN_FLOPS", 0)
+    monkeypatch.setattr(nc, "worker_threads", lambda: threads)
     x, w, b = make(np.random.default_rng(4), 3, 2, 9, 8, 3, 3, 2)
     for param in (cp(1, 1), cp(2, 2, 2)):
         out0, c0 = conv_forward_naive(x, w, b, param)
@@ -155,7 +153,7 @@ def test_chunks_cover_output_once(min_chunks):
     cases = [(5, 4, 3, 7, 100), (2, 9, 4, 10, 45), (1, 3, 3, 100, 10), (1, 9, 2, 3, 10**6)]
     for N, H, W, rows, budget in cases:
         seen = np.zeros((N, H), dtype=int)
-        chunks = list(cn._chunks(N, H, W, rows, budget, min_chunks))
+        chunks = list(nc.chunks(N, H, W, rows, budget, min_chunks))
         for n0, nb, y0, y1 in chunks:
             seen[n0 : n0 + nb, y0:y1] += 1
             assert rows * nb * (y1 - y0) * W <= max(budget, rows * W)
@@ -260,7 +258,7 @@ def test_bad_inputs_raise_clear_errors(backend):
         ((x, w, b, cp(stride=1.0)), r"conv_param\['stride'\] must be an int"),
         ((x, w, b, cp(pad=-1)), r"conv_param\['pad'\] must be >= 0"),
         ((x, w, b, cp(dilation=0)), r"conv_param\['dilation'\] must be >= 1"),
-        ((x.astype(int), w, b, cp()), "x must be a float array"),
+        ((x.astype(int), w, b, cp()), "x must be a floating-point array"),
         ((x, w, b, "stride=1"), "conv_param must be a dict"),
     ]
     for args, msg in cases:
@@ -327,7 +325,7 @@ def test_numba_memory_bounded():
     # Compile (serial and parallel kernels) outside the measurement: compiling allocates too.
     small, small_cache = conv_forward_numba(x[:, :, :100, :100], w, b, cp(1, 1))
     conv_backward_numba(small, small_cache)
-    cn._WS.buffers.clear()
+    nc.WORKSPACE.buffers.clear()
     out_bytes = 64 * 300 * 300 * 4
     chunk_bytes = cn.CHUNK_ELEMENTS * 4
     tracemalloc.start()

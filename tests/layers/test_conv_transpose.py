@@ -142,7 +142,7 @@ def test_bad_inputs_raise_clear_errors():
         ((x, w, b, tp(2, 0, 2)), r"output_padding'\] must be < stride == 2"),
         ((x, w, b, tp(1, 5)), "output size would be"),
         ((x, w, b, tp(stride=0)), r"stride'\] must be >= 1"),
-        ((x.astype(np.int64), w, b, tp()), "x must be a float array"),
+        ((x.astype(np.int64), w, b, tp()), "x must be a floating-point array"),
     ]
     for args, msg in cases:
         with pytest.raises(ValueError, match=name + ".*" + msg):

@@ -10,6 +10,7 @@ import pytest
 
 import convnet._threads
 from convnet.gradcheck import check_layer
+from convnet.layers import _numba_chunks as nc
 from convnet.layers import conv_winograd as cw
 from convnet.layers.conv_naive import conv_backward_naive, conv_forward_naive
 from convnet.layers.conv_winograd import (
@@ -116,8 +117,8 @@ def test_band_chunks_and_worker_threads_match(monkeypatch):
     dout = rng.standard_normal(out0.shape)
     grads0 = conv_backward_naive(dout, cache0)
     monkeypatch.setattr(cw, "WINOGRAD_CHUNK_ELEMENTS", 1)
-    monkeypatch.setattr(cw, "PARALLEL_MIN_FLOPS", 0)
-    assert len(list(cw._chunks(3, 5, 5, 16 * 5, 1, 4))) == 15
+    monkeypatch.setattr(nc, "PARALLEL_MIN_FLOPS", 0)
+    assert len(list(nc.chunks(3, 5, 5, 16 * 5, 1, 4))) == 15
     # Only convnet's worker count matters here (BLAS runs single-threaded per chunk anyway);
     # monkeypatch restores it, whatever it was.
     monkeypatch.setattr(convnet._threads, "_num_threads", 2)
@@ -188,7 +189,7 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="dout must have the forward output's shape"):
         conv_backward_winograd(out[:, :, 1:], cache)
     _, naive_cache = conv_forward_naive(x, w, b, cp(1))
-    with pytest.raises(ValueError, match="'winograd' conv forward pass"):
+    with pytest.raises(ValueError, match="'winograd' forward pass"):
         conv_backward_winograd(out, naive_cache)
     assert cache[0] == "winograd"
 

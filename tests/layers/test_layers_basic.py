@@ -38,6 +38,7 @@ from convnet.layers import (
     tanh_backward,
     tanh_forward,
 )
+from convnet.layers._geometry import out_size
 
 TOL = 1e-7
 
@@ -142,7 +143,8 @@ def test_integer_inputs_are_refused(call):
         (lambda: affine_forward(np.ones((2, 6)), np.ones(6), np.ones(3)),
          r"affine_forward: w must be 2-D \(D, M\)"),
         (lambda: batchnorm_forward(np.ones((4, 3)), np.ones(2), np.ones(2), {"mode": "train"}),
-         r"batchnorm_forward: gamma and beta must have shape \(D,\) == \(3,\)"),
+         r"batchnorm_forward: x \(N, D\) = \(4, 3\) needs gamma and beta of shape \(D,\) == "
+         r"\(3,\)"),
         (lambda: batchnorm_forward(np.ones((4, 3)), np.ones(3), np.ones(3), {"mode": "eval"}),
          r"batchnorm_forward: .*'train' or 'test'"),
         (lambda: spatial_batchnorm_forward(np.ones((4, 3)), np.ones(3), np.ones(3), {}),
@@ -151,7 +153,7 @@ def test_integer_inputs_are_refused(call):
          r"global_avg_pool_forward: x must be 4-D"),
         (lambda: avg_pool_forward(np.ones((1, 1, 2, 2)),
                                   {"pool_height": 3, "pool_width": 3, "stride": 1}),
-         r"avg_pool_forward: a 3x3 window does not fit"),
+         r"avg_pool_forward: a 3x3 window with pad 0 does not fit"),
         (lambda: avg_pool_forward(np.ones((1, 1, 6, 6)),
                                   {"pool_height": 2, "pool_width": 2, "stride": 2, "pad": 2}),
          r"avg_pool_forward: pad must be at most half the window"),
@@ -162,7 +164,7 @@ def test_integer_inputs_are_refused(call):
         (lambda: dropout_forward(np.ones(3), {"p": 1.0, "mode": "train"}),
          r"dropout_forward: dropout_param\['p'\] must be in \[0, 1\)"),
         (lambda: relu_backward(np.ones(3), relu_forward(np.ones(4))[1]),
-         r"relu_backward: dout must have the input's shape \(4,\)"),
+         r"relu_backward: dout must have the forward output's shape \(4,\), got \(3,\)"),
     ],
 )
 def test_bad_shapes_raise_clear_value_errors(call, match):
@@ -306,7 +308,7 @@ def test_avg_pool_random_geometry_against_loops_and_adjoint(N, C, H, W, ph, pw, 
     param = {"pool_height": ph, "pool_width": pw, "stride": s, "pad": p}
     out, cache = avg_pool_forward(x, param)
     xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-    Ho, Wo = (H + 2 * p - ph) // s + 1, (W + 2 * p - pw) // s + 1
+    Ho, Wo = out_size(H, ph, s, p), out_size(W, pw, s, p)
     ref = np.array([[xp[:, :, i * s:i * s + ph, j * s:j * s + pw].sum(axis=(2, 3)) / (ph * pw)
                      for j in range(Wo)] for i in range(Ho)]).transpose(2, 3, 0, 1)
     np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-14)

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from convnet.errors import ConvnetError
+from convnet.errors import ConvnetError, LayerInputError
+from convnet.gradcheck import eval_numerical_gradient_array, rel_error
 from convnet.layers import (
     POOL_BACKENDS,
     max_pool_backward,
@@ -22,7 +23,7 @@ from convnet.layers import (
     max_pool_forward_numba,
     set_pool_backend,
 )
-from convnet.layers.pool_naive import pool_output_size
+from convnet.layers._geometry import out_size
 from convnet.layers.pool_numba import NUMBA_AVAILABLE
 
 FAST = {
@@ -30,29 +31,6 @@ FAST = {
     "numba": (max_pool_forward_numba, max_pool_backward_numba),
 }
 ALL = {"naive": (max_pool_forward_naive, max_pool_backward_naive), **FAST}
-
-try:  # the shared helper, once it lands; the local one below is the same central difference
-    from convnet.gradcheck import eval_numerical_gradient_array, rel_error
-except ImportError:
-
-    def eval_numerical_gradient_array(f, x, df, h=1e-5):
-        grad = np.zeros_like(x)
-        it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
-        while not it.finished:
-            ix = it.multi_index
-            old = x[ix]
-            x[ix] = old + h
-            pos = f(x).copy()
-            x[ix] = old - h
-            neg = f(x).copy()
-            x[ix] = old
-            grad[ix] = np.sum((pos - neg) * df) / (2 * h)
-            it.iternext()
-        return grad
-
-    def rel_error(x, y):
-        return np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y)))
-
 
 def pp(ph, pw, s, pad=0, ceil_mode=False):
     return {"pool_height": ph, "pool_width": pw, "stride": s, "pad": pad, "ceil_mode": ceil_mode}
@@ -188,19 +166,19 @@ def _caffe_pooled_size(size, k, s, pad):
 
 def test_ceil_mode_sizes_match_caffe():
     # SqueezeNet v1.1: 3x3 stride 2 ceil-mode pools.
-    assert pool_output_size(113, 3, 2, ceil_mode=True) == 56
-    assert pool_output_size(55, 3, 2, ceil_mode=True) == 27
-    assert pool_output_size(27, 3, 2, ceil_mode=True) == 13
-    assert pool_output_size(27, 3, 2, ceil_mode=False) == 13
-    assert pool_output_size(8, 3, 2, ceil_mode=False) == 3
-    assert pool_output_size(8, 3, 2, ceil_mode=True) == 4
+    assert out_size(113, 3, 2, ceil_mode=True) == 56
+    assert out_size(55, 3, 2, ceil_mode=True) == 27
+    assert out_size(27, 3, 2, ceil_mode=True) == 13
+    assert out_size(27, 3, 2, ceil_mode=False) == 13
+    assert out_size(8, 3, 2, ceil_mode=False) == 3
+    assert out_size(8, 3, 2, ceil_mode=True) == 4
     for size in range(1, 30):
         for k in range(1, 5):
             for s in range(1, k + 1):  # Caffe and we agree for stride <= window
                 for pad in range(k):
                     if size + 2 * pad < k:
                         continue
-                    got = pool_output_size(size, k, s, pad, ceil_mode=True)
+                    got = out_size(size, k, s, pad, ceil_mode=True)
                     assert got == _caffe_pooled_size(size, k, s, pad), (size, k, s, pad)
     x = np.random.default_rng(0).standard_normal((1, 2, 113, 113)).astype(np.float32)
     for name in ALL:
@@ -265,7 +243,7 @@ def test_dispatch_records_backend_and_set_backend():
     "x,param,match",
     [
         (np.zeros((3, 4, 4)), pp(2, 2, 2), r"4-D \(N, C, H, W\)"),
-        (np.zeros((1, 1, 4, 4), dtype=np.int64), pp(2, 2, 2), "floating dtype"),
+        (np.zeros((1, 1, 4, 4), dtype=np.int64), pp(2, 2, 2), "floating-point"),
         (np.zeros((1, 1, 4, 4)), {"pool_height": 2, "stride": 2}, "pool_width"),
         (np.zeros((1, 1, 4, 4)), pp(0, 2, 2), ">= 1"),
         (np.zeros((1, 1, 4, 4)), pp(2, 2, 0), ">= 1"),
@@ -278,7 +256,7 @@ def test_bad_input_raises(backend, x, param, match):
     fwd, _ = ALL[backend]
     with pytest.raises(ValueError, match=f"max_pool_forward_{backend}.*{match}") as info:
         fwd(x, param)
-    assert isinstance(info.value, ConvnetError)
+    assert isinstance(info.value, LayerInputError) and isinstance(info.value, ConvnetError)
 
 
 @pytest.mark.parametrize("backend", list(ALL))

@@ -8,10 +8,13 @@ around 1e-10 relative, so a wrong gradient is caught with a wide margin).
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
 
+from convnet import layers as L
+from convnet.errors import LayerInputError
 from convnet.gradcheck import eval_numerical_gradient_array, rel_error
 from convnet.models import init as initmod
 from convnet.models.modules import (
@@ -141,22 +144,97 @@ def test_registry_has_every_layer():
 
 def test_conv_input_error_names_layer_and_shape():
     conv = Conv2D(3, 8, 3, name="conv1")
-    msg = r"conv1: expected input \(N, 3, H, W\), got \(N, 1, 28, 28\)"
-    with pytest.raises(ValueError, match=msg):
+    msg = r"conv1: conv_forward\w*: x must be 4-D \(N, C, H, W\) with C == w.shape\[1\] == 3, " \
+          r"got \(2, 1, 28, 28\)"
+    with pytest.raises(LayerInputError, match=msg):
         conv.forward(np.zeros((2, 1, 28, 28), np.float32))
     with pytest.raises(ValueError, match="conv1"):
         conv.forward(np.zeros((3, 5, 5), np.float32))  # no batch axis
-    with pytest.raises(ValueError, match="conv1.*smaller than the kernel"):
+    with pytest.raises(ValueError, match="conv1: .*kernel 5x5 does not fit the padded input 3x3"):
         Conv2D(3, 8, 5, name="conv1").forward(np.zeros((1, 3, 3, 3), np.float32))
+    # The static shape inference a Sequential runs at build time words it for the layer.
+    with pytest.raises(ValueError, match=r"conv1: expected input \(N, 3, H, W\), got \(N, 1, 2"):
+        conv.output_shape((1, 28, 28))
 
 
 def test_dense_and_bn_input_errors():
-    with pytest.raises(ValueError, match=r"fc1: expected input \(N, 10\), got \(N, 3, 4\)"):
+    with pytest.raises(ValueError, match=r"fc1: affine_forward: .* == 10, got x shape \(2, 3, 4\)"):
         Dense(10, 2, name="fc1").forward(np.zeros((2, 3, 4), np.float32))
-    with pytest.raises(ValueError, match="bn1"):
+    with pytest.raises(ValueError, match=r"bn1: batchnorm_forward: .*\(D,\) == \(3,\)"):
         BatchNorm(4, name="bn1").forward(np.zeros((2, 3), np.float32))
-    with pytest.raises(ValueError, match="pool1.*\\(N, C, H, W\\)"):
+    with pytest.raises(ValueError, match=r"pool1: max_pool_forward\w*: x must be 4-D \(N, C, H"):
         MaxPool2D(2, name="pool1").forward(np.zeros((2, 3), np.float32))
+
+
+@pytest.mark.parametrize(
+    "layer, x",
+    [
+        (Dense(4, 2, name="lay"), np.zeros((2, 5))),
+        (Conv2D(2, 3, 3, name="lay"), np.zeros((1, 3, 5, 5))),
+        (ConvTranspose2D(2, 3, 3, name="lay"), np.zeros((1, 3, 5, 5))),
+        (BatchNorm(3, name="lay"), np.zeros((2, 4, 5, 5))),
+        (MaxPool2D(2, name="lay"), np.zeros((1, 2, 1, 1))),
+        (AvgPool2D(2, name="lay"), np.zeros((2, 8))),
+        (GlobalAvgPool(name="lay"), np.zeros((2, 8))),
+        (Flatten(name="lay"), np.zeros(3)),
+        (Reshape((2, 3), name="lay"), np.zeros((2, 5))),
+        (ReLU(name="lay"), np.zeros((2, 3), np.int32)),
+        (LeakyReLU(name="lay"), np.zeros((2, 3), bool)),
+        (Sigmoid(name="lay"), np.zeros((2, 3), np.int64)),
+        (Tanh(name="lay"), np.zeros((2, 3), np.uint8)),
+        (Dropout(name="lay"), np.zeros((2, 3), np.int64)),
+        (Fire(3, 2, 2, 2, name="lay"), np.zeros((1, 4, 5, 5))),
+    ],
+    ids=lambda v: type(v).__name__ if not isinstance(v, np.ndarray) else str(v.shape),
+)
+def test_every_layer_object_reports_bad_input_once_under_its_name(layer, x):
+    # One LayerInputError from the functional layer, prefixed with the layer's name once.
+    with pytest.raises(LayerInputError) as info:
+        layer.forward(x, train=True)
+    msg = str(info.value)
+    # (Fire's children carry its name: "lay/squeeze1x1: ...")
+    assert re.match(r"lay(/\w+)?: \w+_forward\w*: ", msg), msg
+    assert not re.match(r"lay(/\w+)?: lay", msg), msg
+
+
+def test_layer_object_backward_names_layer_on_bad_dout():
+    relu = ReLU(name="r1")
+    relu.forward(np.ones((2, 3), np.float32))
+    with pytest.raises(LayerInputError, match=r"r1: relu_backward: dout .* \(2, 3\), got \(3, 2\)"):
+        relu.backward(np.ones((3, 2), np.float32))
+    dense = Dense(3, 2, name="fc")
+    dense.forward(np.ones((4, 3), np.float32))
+    with pytest.raises(LayerInputError, match=r"fc: affine_backward: dout"):
+        dense.backward(np.ones((4, 3), np.float32))
+
+
+def test_activation_objects_match_their_functional_layers(rng):
+    x = rng.standard_normal((3, 4))
+    dout = rng.standard_normal((3, 4))
+    pairs = [
+        (ReLU(), L.relu_forward, L.relu_backward, ()),
+        (LeakyReLU(0.2), L.leaky_relu_forward, L.leaky_relu_backward, (0.2,)),
+        (Sigmoid(), L.sigmoid_forward, L.sigmoid_backward, ()),
+        (Tanh(), L.tanh_forward, L.tanh_backward, ()),
+    ]
+    for layer, fwd, bwd, args in pairs:
+        out, cache = fwd(x, *args)
+        np.testing.assert_array_equal(layer.forward(x), out)
+        np.testing.assert_array_equal(layer.backward(dout), bwd(dout, cache))
+
+
+def test_batchnorm_test_mode_backward_is_the_affine_map(rng):
+    bn = BatchNorm(3, dtype=np.float64)
+    bn.buffers["running_mean"] = rng.standard_normal(3)
+    bn.buffers["running_var"] = rng.random(3) + 0.5
+    bn.params["gamma"] = rng.standard_normal(3)
+    x = rng.standard_normal((2, 3, 4, 4))
+    out = bn.forward(x)
+    scale = bn.params["gamma"] / np.sqrt(bn.buffers["running_var"] + bn.eps)
+    shift = bn.params["beta"] - bn.buffers["running_mean"] * scale
+    np.testing.assert_allclose(out, x * scale[:, None, None] + shift[:, None, None], rtol=1e-12)
+    dout = rng.standard_normal(x.shape)
+    np.testing.assert_allclose(bn.backward(dout), dout * scale[:, None, None], rtol=1e-12)
 
 
 def test_integer_input_rejected():

@@ -82,7 +82,7 @@ def test_regression_car(probs):
 def test_regression_labrador_and_police_van(probs):
     assert probs[1].argmax() == 208  # Labrador retriever
     assert probs[1, 208] == pytest.approx(0.87, abs=0.02)
-    # The course's police van is a *minivan* (656) to SqueezeNet, not 734.
+    # The ImageNet sample of a police van is a *minivan* (656) to SqueezeNet, not 734.
     assert probs[2].argmax() == 656
     assert probs[2, 656] == pytest.approx(0.57, abs=0.02)
 
