@@ -402,3 +402,42 @@ def test_broken_model_files_raise_checkpoint_errors_naming_the_file(tmp_path):
     for name in ("empty.npz", "cut.npz", "nofield.npz"):
         with pytest.raises(CheckpointError, match=name):
             Sequential.load(tmp_path / name)
+
+
+def test_float16_is_computed_in_float32_and_kept(rng):
+    """Layers keep the dtype they are given: float16 convolutions (which the compiled kernels
+    do not take) are computed in float32 and rounded back, forward and backward."""
+    from convnet.layers import (
+        conv_backward,
+        conv_forward,
+        conv_transpose_backward,
+        conv_transpose_forward,
+    )
+
+    h = np.float16
+    x, w, b = (rng.standard_normal(s).astype(h) for s in ((2, 3, 7, 7), (4, 3, 3, 3), (4,)))
+    param = {"stride": 2, "pad": 1}
+    out, cache = conv_forward(x, w, b, param)
+    ref, ref_cache = conv_forward(*(a.astype(np.float64) for a in (x, w, b)), param)
+    assert out.dtype == h and out.shape == ref.shape
+    # only the final rounding to float16 differs (half an ulp of the largest output)
+    np.testing.assert_allclose(out, ref, rtol=0, atol=np.abs(ref).max() * 2**-11)
+    dout = rng.standard_normal(out.shape).astype(h)
+    grads = conv_backward(dout, cache)
+    for g, r in zip(grads, conv_backward(dout.astype(np.float64), ref_cache), strict=True):
+        assert g.dtype == h
+        np.testing.assert_allclose(g, r, rtol=0, atol=np.abs(r).max() * 2**-10)
+    out_t, cache_t = conv_transpose_forward(out, w, b[:3], {"stride": 2, "pad": 1})
+    assert out_t.dtype == h
+    assert all(g.dtype == h for g in conv_transpose_backward(np.ones_like(out_t), cache_t))
+    # mixed float16/float64 inputs stay float64, as np.result_type says
+    assert conv_forward(x, w.astype(np.float64), b, param)[0].dtype == np.float64
+
+    model = BasicConvNet(num_filters=3, hidden_dim=8, dtype="float16")
+    X = rng.random((4, 1, 28, 28)).astype(h)
+    scores = model.loss(X)
+    assert scores.dtype == h and scores.shape == (4, 10)
+    ref_model = BasicConvNet(num_filters=3, hidden_dim=8, dtype="float16").astype(np.float64)
+    np.testing.assert_allclose(scores, ref_model.loss(X.astype(np.float64)), atol=0.05)
+    loss, grads = model.loss(X, np.arange(4))
+    assert np.isfinite(loss) and all(g.dtype == h for g in grads.values())
