@@ -234,9 +234,9 @@ def prepare_run_folder(out: Path, settings: Mapping[str, Any], resume: bool = Fa
     then removed) or ``resume`` (the checkpoint's run must have the same settings, apart from
     ``keep_on_resume``); a finished run with exactly these settings may be run again.
     """
-    check_out_folder(out)
     if resume and overwrite:
         raise ValueError("--resume and --overwrite exclude each other")
+    check_out_folder(out)
     ckpt = out / "checkpoint.npz"
     present = [f for f in run_files if (out / f).exists()]
     old = _read_run(out)
