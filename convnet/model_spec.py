@@ -8,11 +8,12 @@ Python::
                         input space the file records, e.g. [0, 1] grey for a model that
                         ``convnet train mnist`` wrote)
     keras:NAME          a ``keras.applications`` model, e.g. keras:mobilenet_v2 (TF backend)
+    keras-file:PATH     a Keras classifier saved in a .keras / .h5 file (TF backend)
 
     backend = load_backend("keras:mobilenet", alpha=0.25, include_top=False)
     acts = backend.forward(x, ["conv_pw_5_relu"])
 
-TensorFlow is imported only for ``keras:`` specs.
+TensorFlow is imported only for ``keras:`` and ``keras-file:`` specs.
 """
 
 from __future__ import annotations
@@ -25,17 +26,24 @@ from convnet.backend import INPUT_SPACES, Backend, InputSpace, NumpyBackend
 __all__ = ["SPEC_HELP", "load_backend", "model_family", "parse_weights"]
 
 #: One line describing the grammar (for ``--help`` texts and error messages).
-SPEC_HELP = "'squeezenet', a .npz model file saved with Sequential.save, or keras:NAME"
+SPEC_HELP = (
+    "'squeezenet', a .npz model file saved with Sequential.save, keras:NAME, or "
+    "keras-file:PATH (a .keras/.h5 classifier)"
+)
+KERAS_FILE = "keras-file:"
 
 
 def model_family(spec: str) -> str:
     """The model's family name: ``"keras:vgg19"`` -> ``"vgg19"``; ``"squeezenet"`` as is.
 
-    A ``.npz`` path gives ``"npz"`` (a user's own model has no family defaults). Raises
-    ValueError for a spec outside the grammar, without loading anything.
+    A ``.npz`` path gives ``"npz"`` (a user's own model has no family defaults), and
+    ``keras-file:PATH`` gives ``"keras-file"``. Raises ValueError for a spec outside the
+    grammar, without loading anything.
     """
     if spec == "squeezenet":
         return spec
+    if spec.startswith(KERAS_FILE) and spec[len(KERAS_FILE):].strip():
+        return "keras-file"
     if spec.startswith("keras:") and spec[len("keras:"):].strip():
         return spec[len("keras:"):].strip()
     if Path(spec).suffix == ".npz":
@@ -87,8 +95,9 @@ def load_backend(
     """The backend a model spec names (see the module docstring for the grammar).
 
     Inputs:
-    - spec: ``"squeezenet"``, ``"PATH.npz"`` or ``"keras:NAME"`` (a name of
-      ``convnet.interop.pretrained.MODEL_NAMES``).
+    - spec: ``"squeezenet"``, ``"PATH.npz"``, ``"keras:NAME"`` (a name of
+      ``convnet.interop.pretrained.MODEL_NAMES``) or ``"keras-file:PATH"`` (a .keras/.h5
+      file; default input space RGB/grey [0, 1] by channel count).
     - input_space: name of an ``INPUT_SPACES`` preset overriding the model's own
       preprocessing. A .npz model uses the space its file records (``Sequential.save``
       writes ``model.input_space``); files without one get grey [-1, 1] for one channel,
@@ -118,6 +127,12 @@ def load_backend(
         if weights != "imagenet":
             raise ValueError(f"weights do not apply to {spec!r}: a .npz model holds its own")
         return _npz_backend(Path(spec), space)
+    if family == "keras-file":
+        if weights != "imagenet":
+            raise ValueError(f"weights do not apply to {spec!r}: a Keras file holds its own")
+        from convnet.interop.keras_file import load_keras_file
+
+        return load_keras_file(spec[len(KERAS_FILE):].strip(), space)
     from convnet.interop.pretrained import keras_model
 
     backend = keras_model(family, include_top=include_top, weights=weights, alpha=alpha)

@@ -97,7 +97,10 @@ def run_model(name: str, backend, s: dict, out: Path, quick: bool, seed: int) ->
     q = 10 if quick else 1
     steps, gsteps = max(5, s["steps"] // q), max(5, s["grid_steps"] // q)
     res: dict = {}
-    common = dict(size=s["size"], max_shift=COURSE_SHIFT, init=s["init"], seed=seed)
+    # The reference settings are pixel-space Adam (feature_quality.py compares it with the
+    # Fourier default).
+    common = dict(size=s["size"], max_shift=COURSE_SHIFT, init=s["init"], seed=seed,
+                  param="pixel")  # fmt: skip
     unit = _live_unit(backend, s)
     for kind in ("unit", "channel"):
         obj = (feature_objective(s["layer"], unit=unit) if kind == "unit"
@@ -115,7 +118,7 @@ def run_model(name: str, backend, s: dict, out: Path, quick: bool, seed: int) ->
         # Deeper layers need a livelier start (a larger constant offset).
         r = visualize_channels(backend, layer, chans, size=s["size"] // 2 + 32, steps=gsteps,
                                learning_rate=s["grid_lr"], max_shift=COURSE_SHIFT,
-                               init="random", seed=seed, progress=True)  # fmt: skip
+                               init="random", seed=seed, progress=True, param="pixel")  # fmt: skip
         fig = grid(r.images, [f"ch {c}" for c in chans], ncols=4,
                    suptitle=f"{name} {layer}, {gsteps} steps")  # fmt: skip
         fig.savefig(out / f"{name}_{layer}_grid.png", dpi=90)

@@ -1,9 +1,11 @@
 """``--model`` and its options, the same for every subcommand that looks inside a model.
 
-    --model squeezenet | PATH.npz | keras:NAME     (grammar: convnet.model_spec)
+    --model squeezenet | PATH.npz | keras:NAME | keras-file:PATH.keras (or .h5)
+                       (grammar: convnet.model_spec)
     --alpha A          width multiplier of keras:mobilenet(_v2)
     --weights W        imagenet (default), a weights file, or none
-    --input-space S    override the model's preprocessing (an INPUT_SPACES name)
+    --input-space S    override the model's preprocessing (an INPUT_SPACES name; a
+                       keras-file model records none: RGB/grey [0, 1] unless given)
     --include-top / --no-top   Keras classifier on or off (feature commands only)
 
 The classifier commands (saliency, classviz, fool) need the model's class scores, so they
@@ -24,7 +26,8 @@ def add_model_args(p: argparse.ArgumentParser, classifier: bool) -> None:
     """Add the model options to ``p``; ``classifier``: the command reads class scores."""
     g = p.add_argument_group("model")
     g.add_argument("--model", default="squeezenet",
-                   help=f"{SPEC_HELP} (e.g. keras:mobilenet_v2; default squeezenet)")  # fmt: skip
+                   help=f"{SPEC_HELP} (e.g. keras:mobilenet_v2, "
+                        "keras-file:my_net.keras; default squeezenet)")  # fmt: skip
     g.add_argument("--alpha", type=float, default=1.0,
                    help="width multiplier of keras:mobilenet(_v2), e.g. 0.25")  # fmt: skip
     g.add_argument("--weights", default="imagenet",

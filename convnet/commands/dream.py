@@ -3,8 +3,14 @@
     convnet dream images/sky.jpg --size 256 --steps 20 --out runs/dream
     convnet dream photo.jpg --model keras:inception_v3 --variant tiled     # mixed3 + mixed5
     convnet dream sky.jpg --model keras:mobilenet --alpha 0.25 --layers conv_pw_8_relu
+    convnet dream sky.jpg --zoom 1.3 --zoom-steps 3 --steps 100     # zoom into the dream
 
 Writes ``input.png``, ``dream.png`` and ``octave_<k>.png`` (each octave's result) into ``--out``.
+With ``--zoom S`` it runs the zoom variant instead of ``--variant``: ``--zoom-steps K`` rounds
+(default 3) of ``--steps`` Adam steps (default 50) at learning rate ``--step-size`` (default
+0.01 half-ranges) with random shifts of up to ``--max-shift`` pixels (default 100), the image
+enlarged by S between rounds (the result is S**(K-1) times the start size); writes
+``zoom_<k>.png`` for each round.
 """
 
 from __future__ import annotations
@@ -48,10 +54,18 @@ def register(subparsers: Any) -> None:
     p.add_argument("--steps", type=int, default=50, help="steps per octave (default 50)")
     p.add_argument("--step-size", type=float, default=0.01,
                    help="step in [-1, 1] units of the pixel range (0.01, as the "
-                        "TensorFlow DeepDream tutorial)")  # fmt: skip
+                        "TensorFlow DeepDream tutorial); with --zoom the Adam learning "
+                        "rate")  # fmt: skip
     p.add_argument("--octave-scale", type=float, default=1.3, help="octave scale (1.3..1.5)")
     p.add_argument("--octaves", type=int, default=5, help="number of octaves, centred on 1")
     p.add_argument("--tile", type=int, default=512, help="tile size for --variant tiled")
+    p.add_argument("--zoom", type=float, default=None, metavar="S",
+                   help="zoom variant instead of --variant: enlarge the image by S (> 1, e.g. "
+                        "1.3) between rounds")  # fmt: skip
+    p.add_argument("--zoom-steps", type=int, default=3, metavar="K",
+                   help="with --zoom: rounds, each of --steps Adam steps (default 3)")  # fmt: skip
+    p.add_argument("--max-shift", type=int, default=100,
+                   help="with --zoom: random shift in pixels per step (default 100)")  # fmt: skip
     p.add_argument("--size", type=int, default=None,
                    help="longer side in pixels after resizing (default: as is)")  # fmt: skip
     add_model_args(p, classifier=False)
@@ -104,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
         pixels = load_pixels(args.image, fixed, grey=is_grey(backend))
     else:
         pixels = _load_pixels(args.image, args.size, is_grey(backend))
+    if args.zoom is not None:
+        return _run_zoom(args, backend, pixels, layers, fixed)
     half = args.octaves // 2
     res = deepdream(
         backend, pixels, layers, variant=args.variant, steps=args.steps,
@@ -118,4 +134,31 @@ def run(args: argparse.Namespace) -> int:
             save(o, args.out / f"octave_{k}.png")
     save(res.image, args.out / "dream.png")
     print(f"{args.variant} dream on {', '.join(layers)}: {res.seconds:.1f} s")
+    return 0
+
+
+def _run_zoom(args: argparse.Namespace, backend: Any, pixels: Any, layers: dict[str, float],
+              fixed: tuple[int, int] | None) -> int:  # fmt: skip
+    from convnet.inputgrad.deepdream import zoom_dream
+
+    if fixed is not None:
+        raise ValueError(f"--zoom enlarges the image, but {args.model} takes only {fixed} images")
+    if args.zoom <= 1 or args.zoom_steps < 1 or args.max_shift < 0:
+        raise ValueError(
+            f"--zoom must be > 1, --zoom-steps >= 1 and --max-shift >= 0, got {args.zoom}, "
+            f"{args.zoom_steps}, {args.max_shift}"
+        )
+    res = zoom_dream(
+        backend, pixels, layers, zoom=args.zoom, zoom_steps=args.zoom_steps, steps=args.steps,
+        max_shift=args.max_shift, learning_rate=args.step_size, seed=args.seed,
+        progress=not args.no_progress,
+    )  # fmt: skip
+    args.out.mkdir(parents=True, exist_ok=True)
+    save(pixels, args.out / "input.png")
+    for k, o in enumerate(res.octaves):
+        save(o, args.out / f"zoom_{k}.png")
+    save(res.image, args.out / "dream.png")
+    h, w = res.image.shape[2:]
+    print(f"zoom dream x{args.zoom:g}, {args.zoom_steps} rounds on {', '.join(layers)}: "
+          f"{h}x{w}, {res.seconds:.1f} s")  # fmt: skip
     return 0

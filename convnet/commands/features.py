@@ -31,13 +31,17 @@ def register(subparsers: Any) -> None:
                       help="several channels, rendered together into one grid")  # fmt: skip
     p.add_argument("--steps", type=int, default=2000, help="Adam steps (2000)")
     p.add_argument("--size", type=int, default=200, help="image side in pixels (200)")
-    p.add_argument("--shift", type=int, default=4, help="max random shift per step (4)")
+    p.add_argument("--shift", type=int, default=None,
+                   help="jitter in pixels (default 8 robust, 4 jitter)")  # fmt: skip
     p.add_argument("--lr", type=float, default=None,
                    help="Adam learning rate (default 1e-3 pixel, 0.05 fourier)")  # fmt: skip
     p.add_argument("--init", default="0.0",
                    help="start: a constant offset in [-1, 1] (default 0) or 'random'")  # fmt: skip
-    p.add_argument("--param", choices=("pixel", "fourier"), default="pixel",
+    p.add_argument("--param", choices=("fourier", "pixel"), default="fourier",
                    help="image parameterisation (fourier: decorrelated, Lucid)")  # fmt: skip
+    p.add_argument("--transforms", choices=("robust", "jitter"), default=None,
+                   help="robust: pad, jitter, scale, rotate (Lucid; default with fourier); "
+                        "jitter: random shift only (default with pixel)")  # fmt: skip
     p.add_argument("--diversity", type=float, default=0.0,
                    help="diversity weight (with --channels or --batch)")  # fmt: skip
     p.add_argument("--batch", type=int, default=1, help="images optimised together")
@@ -53,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     init: Any = args.init if args.init == "random" else float(args.init)
     common = dict(size=args.size, steps=args.steps, learning_rate=args.lr, max_shift=args.shift,
                   param=args.param, init=init, diversity=args.diversity, seed=args.seed,
-                  progress=not args.no_progress)  # fmt: skip
+                  progress=not args.no_progress, transforms=args.transforms)  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     if args.channels is not None:
         chans = parse_ints(args.channels, "--channels")

@@ -15,6 +15,16 @@ from convnet.inputgrad.adversarial import (
     iterative_fgsm,
     quantize,
 )
+from convnet.inputgrad.attacks_minimal import carlini_wagner_l2, deepfool
+from convnet.inputgrad.attribution import (
+    grad_cam,
+    grad_cam_plus_plus,
+    guided_backprop,
+    guided_grad_cam,
+    integrated_gradients,
+    layer_gradient,
+    smoothgrad,
+)
 from convnet.inputgrad.backend import (
     Backend,
     InputSpace,
@@ -25,8 +35,11 @@ from convnet.inputgrad.backend import (
     save_png,
 )
 from convnet.inputgrad.classviz import class_visualization
+from convnet.inputgrad.features import caricature, maximize, visualize_channels
 from convnet.inputgrad.objectives import (
     L2,
+    ActivationDistance,
+    ActivationMatch,
     Channel,
     ClassScore,
     CrossEntropy,
@@ -37,6 +50,7 @@ from convnet.inputgrad.objectives import (
     Sum,
     TotalVariation,
 )
+from convnet.inputgrad.occlusion import occlusion
 from convnet.inputgrad.optimize import Monitor, Rendering, optimize_input, render, value_and_grad
 from convnet.inputgrad.param import FourierParam, InputParam, PixelParam
 from convnet.inputgrad.preferred import preferred_input
@@ -59,6 +73,11 @@ __all__ = [
     "Neuron",
     "Channel",
     "LayerMean",
+    "ActivationMatch",
+    "ActivationDistance",
+    "maximize",
+    "visualize_channels",
+    "caricature",
     "L2",
     "TotalVariation",
     "optimize_input",
@@ -77,6 +96,16 @@ __all__ = [
     "input_gradient_pixels",
     "class_visualization",
     "AttackResult",
+    "deepfool",
+    "carlini_wagner_l2",
+    "layer_gradient",
+    "grad_cam",
+    "grad_cam_plus_plus",
+    "guided_backprop",
+    "guided_grad_cam",
+    "integrated_gradients",
+    "smoothgrad",
+    "occlusion",
     "fgsm",
     "iterative_fgsm",
     "fooling_image",

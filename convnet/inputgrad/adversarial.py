@@ -1,15 +1,27 @@
 """Adversarial examples: FGSM (Goodfellow et al. 2015), iterative FGSM / PGD (Kurakin et al.
 2017; Madry et al. 2018) and fooling images (cs231n: ascend the target score until the model
-predicts it).
+predicts it). The minimal-perturbation attacks DeepFool and Carlini-Wagner L2 are in
+:mod:`convnet.inputgrad.attacks_minimal` and return the same :class:`AttackResult`.
 
 Every epsilon, step and clip bound is in **pixel units** (levels of 0..255) and is converted
 to model units per channel through ``backend.input_space.pixel_scale()``; results report the
 perturbation in pixel units too.
+
+What counts as a success:
+
+* untargeted (away from ``label``): the adversarial top-1 differs from the clean top-1 **and**
+  from ``label``. When ``label`` is the clean top-1 (the usual case) this is simply
+  ``pred != label``. When the model never predicted ``label`` on the clean image (SqueezeNet
+  calls the police-van photo a minivan), ``pred != label`` holds before any attack, so it
+  proves nothing: the attack then succeeds only if it moves the top-1 away from the clean
+  top-1 as well, and ``summary`` says that the attacked class was not the prediction;
+* targeted: the adversarial top-1 is the target (``summary`` notes when the clean top-1
+  already was).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +39,9 @@ class AttackResult:
     - target: (N,) the class aimed at (targeted) or None.
     - orig_pred, orig_conf: (N,) prediction and its probability on the clean input.
     - pred, conf: (N,) prediction and probability on x_adv.
-    - success: (N,) bool: untargeted: pred != label; targeted: pred == target.
+    - success: (N,) bool: untargeted: ``pred != orig_pred and pred != label`` (the top-1
+      changed, and not to the attacked class; see the module docstring); targeted:
+      ``pred == target``.
     - originally_correct: (N,) bool: the clean prediction was ``label`` (untargeted only; the
       success rate that matters is over these).
     - linf, l2: (N,) size of the perturbation in pixel units.
@@ -47,6 +61,11 @@ class AttackResult:
     l2: np.ndarray
     steps: int = 1
     history: list[float] = field(default_factory=list)
+
+    @property
+    def top1_changed(self) -> np.ndarray:
+        """(N,) bool: the adversarial top-1 differs from the clean top-1."""
+        return np.asarray(self.pred) != np.asarray(self.orig_pred)
 
     def summary(self, labels: Sequence | None = None) -> str:
         """One line per image: clean -> adversarial prediction, success, perturbation size."""
@@ -70,7 +89,33 @@ class AttackResult:
                 f"success={bool(self.success[i])}; L-inf {self.linf[i]:.2f}, "
                 f"L2 {self.l2[i]:.1f} pixel levels; {self.steps} step(s)"
             )
+            note = self.note(i, name)
+            if note:
+                lines.append(f"    {note}")
         return "\n".join(lines)
+
+    def note(self, i: int, name: Callable[[int], str] = str) -> str:
+        """Why image ``i``'s success means less than it seems, or '' (see the module docstring).
+
+        ``name`` formats a class index (default ``str``).
+        """
+        orig = int(self.orig_pred[i])
+        if self.target is not None:
+            if orig == int(self.target[i]):
+                return f"the clean top-1 already was the target {name(orig)}"
+            return ""
+        lab = int(self.label[i])  # type: ignore[index]
+        if orig == lab:
+            return ""
+        verdict = (
+            f"success: the top-1 moved to {name(int(self.pred[i]))}"
+            if self.success[i]
+            else "not a success: the top-1 did not change"
+        )
+        return (
+            f"the model never predicted {name(lab)} on the clean image (its top-1 was "
+            f"{name(orig)}); {verdict}"
+        )
 
 
 def _pixel_col(backend: Backend, dtype: np.dtype) -> np.ndarray:
@@ -95,7 +140,8 @@ def _result(
         success = pred == target
         correct = np.ones(len(pred), bool) if label is None else orig_pred == label
     else:
-        success = pred != label
+        # pred != label alone is true before any attack when label was not the clean top-1
+        success = (pred != label) & (pred != orig_pred)
         correct = orig_pred == label
     dpix = (x_adv.astype(np.float64) - x) / _pixel_col(backend, np.float64)
     flat = dpix.reshape(len(pred), -1)
@@ -184,7 +230,7 @@ def iterative_fgsm(
     - step: per-iteration step in pixel levels (default 1 level, as Kurakin et al.).
     - iterations: default ``min(eps + 4, 1.25 * eps)`` rounded up (Kurakin et al.).
     - random_start: start from a uniform point in the eps-ball (PGD).
-    - early_stop: stop as soon as every image is fooled.
+    - early_stop: stop as soon as every image is fooled (``success`` as in AttackResult).
 
     Returns an :class:`AttackResult`; ``history`` holds the summed cross-entropy per step.
     """
@@ -211,7 +257,8 @@ def iterative_fgsm(
         history.append(obj.value(acts))
         if early_stop:
             pred = np.asarray(acts[obj.layer]).argmax(axis=1)
-            if np.all(pred == cls) if targeted else np.all(pred != cls):
+            fooled = (pred == cls) if targeted else (pred != cls) & (pred != orig_p.argmax(1))
+            if np.all(fooled):
                 break
         g = backend.vjp(obj.grad(acts))
         x_adv = x_adv + (-alpha if targeted else alpha) * np.sign(g)

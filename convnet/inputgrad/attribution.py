@@ -26,13 +26,13 @@ and uses a backend's own ``layer_gradient`` method where one exists.
 from __future__ import annotations
 
 import contextlib
-import types
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from convnet.backend import INPUT, OUTPUT, Backend, NumpyBackend
+from convnet.inputgrad.relu_redirect import guided_relu_backward, relu_backward_rule
 from convnet.inputgrad.saliency import input_gradient_pixels
 from convnet.inputgrad.transforms import gaussian_blur, resize_bilinear
 
@@ -215,52 +215,12 @@ def grad_cam_plus_plus(
 
 
 # ------------------------------------------------------------------------ guided backpropagation
-def _relu_modules(module: Any, seen: set[int]) -> Iterator[Any]:
-    """Every ReLU module inside ``module`` (composite layers such as Fire included)."""
-    from convnet.models.modules import Module, ReLU
-
-    if id(module) in seen:
-        return
-    seen.add(id(module))
-    if isinstance(module, ReLU):
-        yield module
-        return
-    for value in vars(module).values():
-        items = (
-            value.values()
-            if isinstance(value, dict)
-            else (value if isinstance(value, list | tuple) else (value,))
-        )
-        for item in items:
-            if isinstance(item, Module):
-                yield from _relu_modules(item, seen)
-
-
-def _guided_relu_backward(self: Any, dout: np.ndarray) -> np.ndarray:
-    # Springenberg et al.: pass a gradient only where the forward input and the gradient
-    # arriving from above are both positive.
-    self._check_cache()
-    x = self.cache
-    return dout * ((x > 0) & (dout > 0))
-
-
 @contextlib.contextmanager
 def guided_relus(model: Any) -> Iterator[int]:
     """Within the block, every ReLU of a ``Sequential`` backpropagates with the guided rule
     ``dx = (x > 0) * (dout > 0) * dout``; restored on exit. Yields the number of ReLUs."""
-    seen: set[int] = set()
-    relus = [r for layer in model.layers for r in _relu_modules(layer, seen)]
-    saved = [r.__dict__.get("backward") for r in relus]
-    try:
-        for r in relus:
-            r.backward = types.MethodType(_guided_relu_backward, r)
-        yield len(relus)
-    finally:
-        for r, old in zip(relus, saved, strict=True):
-            if old is None:
-                r.__dict__.pop("backward", None)
-            else:
-                r.backward = old
+    with relu_backward_rule(model, guided_relu_backward) as n:
+        yield n
 
 
 def guided_backprop(backend: Backend, x: np.ndarray, class_idx: ClassIdx) -> np.ndarray:

@@ -1,36 +1,53 @@
 """Feature visualisation: the input that maximises a neuron, a channel or a whole layer.
 
-Olah, Mordvintsev & Schubert, "Feature Visualization", Distill 2017: gradient ascent on the
-image, with a random shift of the image every step (so the optimum does not exploit the
-pixel grid; Lucid's ``jitter``), clipping to the valid range, starting from a constant image.
-The defaults are the settings of ``experiments/feature_visualization.py`` on InceptionV3:
-layer ``mixed1``, unit (y, x, channel) = (9, 9, 30) and channel 30, a 200x200 input, 2000
-steps, shift 4, Adam with Keras' defaults (learning rate 1e-3 in [-1, 1] units).
+Olah, Mordvintsev & Schubert, "Feature Visualization", Distill 2017, with the defaults of
+their Lucid library (``render_vis``): the image is optimised through a decorrelated Fourier
+parameterisation (:class:`convnet.inputgrad.param.FourierParam`: 1/f-scaled spectrum, ImageNet
+colour decorrelation, sigmoid) with Adam at learning rate 0.05, and every step the model sees
+it padded, randomly cropped, rescaled and rotated (transformation robustness,
+:func:`convnet.inputgrad.transforms.robustness_transforms`), so high-frequency patterns that
+only work at one pixel alignment do not pay off.
+
+``param="pixel"`` keeps the plain method: Adam on the pixels with a random circular shift
+every step, clipping to the valid range, starting from a constant image. Its defaults are the
+settings of ``experiments/feature_visualization.py`` on InceptionV3: layer ``mixed1``, unit
+(y, x, channel) = (9, 9, 30) and channel 30, a 200x200 input, 2000 steps, shift 4, Adam with
+Keras' defaults (learning rate 1e-3 in [-1, 1] units).
 
 Also from that article (and Lucid):
 
-* ``param="fourier"``: optimise a decorrelated Fourier parameterisation of the image
-  (:class:`convnet.inputgrad.param.FourierParam`) instead of its pixels;
 * ``diversity``: a batch of images for the same objective, pushed apart by penalising the
-  cosine similarity of their Gram matrices at a layer (:class:`Diversity`).
+  cosine similarity of their Gram matrices at a layer (:class:`Diversity`);
+* :func:`caricature`: an image whose activations at a layer match (or exaggerate) those of a
+  given image, i.e. feature inversion (Mahendran & Vedaldi 2015) and Lucid's caricatures.
 
 Everything works on any backend (NumPy SqueezeNet, Keras models through the TF backend) and
 in pixel units: the image lives in [0, 255] RGB and the backend's input space converts.
-:func:`maximize` is a preset on :func:`convnet.inputgrad.optimize.render`.
+:func:`maximize` and :func:`caricature` are presets on
+:func:`convnet.inputgrad.optimize.render`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from convnet.inputgrad.objectives import Channel, LayerMean, Neuron, Objective
+from convnet.inputgrad.objectives import (
+    ActivationDistance,
+    ActivationMatch,
+    Channel,
+    LayerMean,
+    Neuron,
+    Objective,
+)
 from convnet.inputgrad.optimize import render
-from convnet.inputgrad.param import FourierParam, PixelParam
-from convnet.inputgrad.transforms import Jitter
+from convnet.inputgrad.param import FourierParam, PixelParam, WithReference
+from convnet.inputgrad.relu_redirect import redirected_relu
+from convnet.inputgrad.transforms import Jitter, Transform, resize_bilinear, robustness_transforms
 from convnet.optim import KERAS_DEFAULTS
 
 # The InceptionV3 setting of experiments/feature_visualization.py: mixed1, unit [:, 9, 9, 30]
@@ -40,6 +57,10 @@ COURSE_UNIT = (30, 9, 9)  # (channel, y, x)
 COURSE_SIZE = 200
 COURSE_STEPS = 2000
 COURSE_SHIFT = 4
+PARAMS = ("fourier", "pixel")
+TRANSFORMS = ("robust", "jitter")
+FOURIER_LR = 0.05  # Lucid's Adam learning rate on the Fourier coefficients
+ROBUST_SHIFT = 8  # Lucid's first jitter (the second is half of it)
 
 
 def feature_objective(
@@ -169,8 +190,11 @@ def _make_param(
     if param == "pixel":
         return PixelParam(shape, init=init, seed=seed, std=0.1 if init_std is None else init_std)
     if param == "fourier":
-        return FourierParam(shape, seed=seed, std=0.01 if init_std is None else init_std)
-    raise ValueError(f"maximize: param must be 'pixel' or 'fourier', got {param!r}")
+        f = FourierParam(shape, seed=seed, std=0.01 if init_std is None else init_std)
+        if isinstance(init, np.ndarray):
+            f.set_pixels(init)
+        return f
+    raise ValueError(f"maximize: param must be one of {PARAMS}, got {param!r}")
 
 
 # Keras' Adam defaults ("epsilon hat" placement) but the learning rate.
@@ -187,11 +211,80 @@ def _start_param(
         img = np.asarray(init, np.float32)
         if img.ndim != 4 or img.shape[1] != 3:
             raise ValueError(f"maximize: init image must be (N, 3, H, W) pixels, got {img.shape}")
-        if param != "pixel":
-            raise ValueError("maximize: an init image needs param='pixel'")
         return _make_param(param, tuple(img.shape), init, seed, init_std)  # type: ignore[arg-type]
     h, w = (size, size) if isinstance(size, int) else size
     return _make_param(param, (int(batch), 3, int(h), int(w)), init, seed, init_std)
+
+
+def feature_transforms(
+    backend: Any, transforms: str | Sequence[Transform] | None, param: str,
+    max_shift: int | None,
+) -> list[Transform]:  # fmt: skip
+    """The transforms of a feature-visualisation run.
+
+    Inputs:
+    - backend: gives the input space (the padding is mid grey in model units).
+    - transforms: 'robust' (Lucid's: pad 12, jitter ``max_shift`` (8), random scale 0.9..1.1,
+      random rotation -10..10 degrees, jitter ``max_shift // 2``; then a resize to the model's
+      input size if it takes only one), 'jitter' (a random circular
+      shift of up to ``max_shift`` (4) pixels), a list of transforms (used as given), or None:
+      'robust' for ``param='fourier'``, 'jitter' for ``param='pixel'``.
+    - param: the parameterisation's name; max_shift: see above (None: the default).
+
+    Returns a list of :class:`~convnet.inputgrad.transforms.Transform`.
+    """
+    if transforms is None:
+        transforms = "robust" if param == "fourier" else "jitter"
+    if not isinstance(transforms, str):
+        return list(transforms)
+    if transforms == "robust":
+        j = ROBUST_SHIFT if max_shift is None else int(max_shift)
+        fixed = getattr(backend, "input_shape", None)  # a model of one input size
+        return robustness_transforms(backend.input_space, jitter=j, jitter_after=j // 2,
+                                     output_size=None if fixed is None else fixed[1:])  # fmt: skip
+    if transforms == "jitter":
+        return [Jitter(COURSE_SHIFT if max_shift is None else max_shift)]
+    raise ValueError(f"transforms must be one of {TRANSFORMS} or a list, got {transforms!r}")
+
+
+def _optimise(
+    backend: Any, objective: Objective, p: Any, steps: int, learning_rate: float,
+    transforms: list[Transform], opts: dict[str, Any], *, maximize: bool = True,
+    monitor: dict[str, Objective] | None = None, shown: Any = None,
+) -> FeatureResult:  # fmt: skip
+    """Adam (Keras' constants) on ``p`` through :func:`render`; images from ``shown``."""
+    shown = p if shown is None else shown
+    callback = opts.get("callback")
+    redirect = opts.get("redirect_relu")
+    if redirect is None:
+        redirect = isinstance(p, FourierParam) or isinstance(getattr(p, "inner", None),
+                                                              FourierParam)  # fmt: skip
+
+    def on_step(step: int, x: np.ndarray, value: float) -> Any:
+        return callback(step, shown.to_pixels(), value)
+
+    with redirected_relu(backend) if redirect else nullcontext(0) as changed:
+        if opts.get("redirect_relu") and not changed:
+            raise ValueError(
+                f"redirect_relu=True needs a NumPy backend with ReLU modules, got {backend!r}"
+            )
+        r = render(
+            backend,
+            objective,
+            p,
+            steps,
+            optimizer="adam",
+            optimizer_config={"learning_rate": learning_rate, **KERAS_ADAM},
+            transforms=transforms,
+            monitor=monitor,
+            maximize=maximize,
+            seed=opts.get("seed"),
+            progress=bool(opts.get("progress")),
+            callback=on_step if callback is not None else None,
+            desc="features",
+        )
+    history = r.monitor["objective"] if monitor else r.history
+    return FeatureResult(shown.to_pixels(), history, r.seconds)
 
 
 def maximize(
@@ -203,40 +296,51 @@ def maximize(
     init: float | str | np.ndarray = 0.0,
     steps: int = COURSE_STEPS,
     learning_rate: float | None = None,
-    max_shift: int = COURSE_SHIFT,
-    param: str = "pixel",
+    max_shift: int | None = None,
+    param: str = "fourier",
+    transforms: str | Sequence[Transform] | None = None,
     diversity: float = 0.0,
     diversity_layer: str | None = None,
     init_std: float | None = None,
+    redirect_relu: bool | None = None,
     seed: int | None = 0,
     progress: bool = False,
     callback: Callable[[int, np.ndarray, float], Any] | None = None,
 ) -> FeatureResult:
     """Find input images that maximise an objective (Olah et al. 2017).
 
-    Each step: pixels from the parameterisation, a random circular shift of up to
-    ``max_shift`` pixels, forward, the objective's gradient back to the pixels (shift undone),
-    one Adam step (Keras defaults: beta1 0.9, beta2 0.999, epsilon 1e-7) on the parameters,
-    clipping to [0, 255] (pixel parameterisation).
+    Each step: pixels from the parameterisation, the transforms (default for 'fourier':
+    Lucid's pad, jitter, scale, rotation, jitter; for 'pixel': a random shift of up to
+    ``max_shift`` pixels), forward, the objective's gradient back through the transforms'
+    adjoints to the parameters, one Adam step (Keras defaults: beta1 0.9, beta2 0.999, epsilon
+    1e-7), clipping to [0, 255] (pixel parameterisation; Fourier images are always in range).
 
     Inputs:
     - backend: an input-gradient backend.
     - objective: e.g. ``feature_objective("mixed1", unit=(30, 9, 9))``; maximised.
     - size: image side (or (H, W)); ignored when ``init`` is an image.
     - batch: number of images optimised together (for ``diversity`` or BatchChannels).
-    - init: a constant offset in [-1, 1] (0 = mid grey), 'random', or a pixel image
-      (N, 3, H, W) (DeepDream-style start). Pixel parameterisation only.
+    - init: a pixel image (N, 3, H, W) (DeepDream-style start; both parameterisations), or
+      for 'pixel' a constant offset in [-1, 1] (0 = mid grey) or 'random' (the Fourier
+      parameterisation otherwise starts from Lucid's random spectrum of std ``init_std``).
     - steps: Adam steps.
     - learning_rate: default 1e-3 for 'pixel', 0.05 (Lucid) for 'fourier'; 'pixel' learning
       rates are in half-range units ([-1, 1] for the whole pixel range).
-    - max_shift: random shift in pixels (default 4).
-    - param: 'pixel' or 'fourier' (decorrelated, Lucid).
+    - max_shift: the jitter in pixels (default 8 with the robust transforms, whose second
+      jitter is half of it; 4 with 'jitter').
+    - param: 'fourier' (default: decorrelated, Lucid) or 'pixel'.
+    - transforms: 'robust', 'jitter', a list of transforms, or None (the parameterisation's
+      default, see :func:`feature_transforms`).
     - diversity: weight of the Diversity term (0: off); diversity_layer: its layer (default
       the objective's first layer).
     - init_std: noise of the start: amplitude of ``init='random'`` in half-range units
-      (default 0.1), or the std of the Fourier spectrum (default 0.01, Lucid's; models whose
-      units are all off on a grey image, like SqueezeNet without mean subtraction, need ~0.1).
-    - seed: seeds the start and the shifts; progress: tqdm bar;
+      (default 0.1), or the std of the Fourier spectrum (default 0.01, Lucid's).
+    - redirect_relu: Lucid's redirected ReLU gradient (see
+      :mod:`convnet.inputgrad.relu_redirect`), so channels that are off on the start image
+      still get a gradient. None (default): on for 'fourier' where the backend supports it
+      (the NumPy backend; the TF backend's gradients are left unchanged), off for 'pixel';
+      True on a backend without support raises ValueError.
+    - seed: seeds the start and the transforms; progress: tqdm bar;
       callback(step, pixels, value) after each step.
 
     Returns a FeatureResult (images (N, 3, H, W) pixels, history, seconds).
@@ -245,30 +349,83 @@ def maximize(
         raise ValueError(f"maximize: steps must be >= 0, got {steps}")
     p = _start_param(param, size, batch, init, seed, init_std)
     if learning_rate is None:
-        learning_rate = 1e-3 if param == "pixel" else 0.05
+        learning_rate = 1e-3 if param == "pixel" else FOURIER_LR
     total = objective
     if diversity:
         total = objective - diversity * Diversity(diversity_layer or objective.layers[0])
+    ts = feature_transforms(backend, transforms, param, max_shift)
+    opts = dict(seed=seed, progress=progress, callback=callback, redirect_relu=redirect_relu)
+    return _optimise(backend, total, p, steps, learning_rate, ts, opts,
+                     monitor={"objective": objective} if diversity else None)  # fmt: skip
 
-    def on_step(step: int, x: np.ndarray, value: float) -> Any:
-        return callback(step, p.to_pixels(), value) if callback is not None else None
 
-    r = render(
-        backend,
-        total,
-        p,
-        steps,
-        optimizer="adam",
-        optimizer_config={"learning_rate": learning_rate, **KERAS_ADAM},
-        transforms=[Jitter(max_shift)],
-        monitor={"objective": objective} if diversity else None,
-        seed=seed,
-        progress=progress,
-        callback=on_step if callback is not None else None,
-        desc="features",
-    )
-    history = r.monitor["objective"] if diversity else r.history
-    return FeatureResult(p.to_pixels(), history, r.seconds)
+def _reference_pixels(image: np.ndarray, size: int | tuple[int, int] | None) -> np.ndarray:
+    img = np.asarray(image, np.float32)
+    if img.ndim == 3:
+        img = img[None]
+    if img.ndim != 4 or img.shape[:2] != (1, 3):
+        raise ValueError(f"caricature: image must be pixels (1, 3, H, W) or (3, H, W), "
+                         f"got {np.shape(image)}")  # fmt: skip
+    if size is not None:
+        hw = (size, size) if isinstance(size, int) else tuple(size)
+        img = resize_bilinear(img, hw)  # type: ignore[arg-type]
+    return img
+
+
+def caricature(
+    backend: Any,
+    image: np.ndarray,
+    layer: str,
+    *,
+    invert: bool = False,
+    cossim_pow: float = 1.0,
+    size: int | tuple[int, int] | None = None,
+    batch: int = 1,
+    steps: int = 512,
+    learning_rate: float | None = None,
+    param: str = "fourier",
+    transforms: str | Sequence[Transform] | None = None,
+    max_shift: int | None = None,
+    init_std: float | None = None,
+    redirect_relu: bool | None = None,
+    seed: int | None = 0,
+    progress: bool = False,
+    callback: Callable[[int, np.ndarray, float], Any] | None = None,
+) -> FeatureResult:
+    """An image that the network sees, at ``layer``, like ``image``: caricature or inversion.
+
+    ``invert=False`` (caricature, Lucid's ``dot_compare``): maximise
+    :class:`~convnet.inputgrad.objectives.ActivationMatch` (dot product with the image's
+    activation times cosine similarity^``cossim_pow``), which exaggerates what the layer
+    detects in the image. ``invert=True`` (feature inversion, Mahendran & Vedaldi 2015):
+    minimise :class:`~convnet.inputgrad.objectives.ActivationDistance`, the relative squared
+    distance to the image's activation. The image is put first in the batch
+    (:class:`~convnet.inputgrad.param.WithReference`) so it goes through the same random
+    transforms as the optimised images; both start from noise as in :func:`maximize`.
+
+    Inputs:
+    - backend; image: pixels (1, 3, H, W) or (3, H, W) in [0, 255]; layer: layer name.
+    - invert, cossim_pow: see above.
+    - size: resize the image to this side (or (H, W)) first; batch: how many results.
+    - steps, learning_rate, param, transforms, max_shift, init_std, redirect_relu, seed,
+      progress, callback: as for :func:`maximize` (init is noise).
+
+    Returns a FeatureResult: images (batch, 3, H, W) pixels, history of the objective
+    (the distance when inverting), seconds.
+    """
+    if steps < 0:
+        raise ValueError(f"caricature: steps must be >= 0, got {steps}")
+    ref = _reference_pixels(image, size)
+    inner = _start_param(param, ref.shape[2:], batch, "random", seed, init_std)  # type: ignore[arg-type]
+    p = WithReference(inner, ref)
+    if learning_rate is None:
+        learning_rate = 1e-3 if param == "pixel" else FOURIER_LR
+    obj: Objective = (ActivationDistance(layer) if invert
+                      else ActivationMatch(layer, cossim_pow=cossim_pow))  # fmt: skip
+    ts = feature_transforms(backend, transforms, param, max_shift)
+    opts = dict(seed=seed, progress=progress, callback=callback, redirect_relu=redirect_relu)
+    return _optimise(backend, obj, p, steps, learning_rate, ts, opts, maximize=not invert,
+                     shown=inner)  # fmt: skip
 
 
 def visualize_channels(
@@ -339,7 +496,11 @@ __all__ = [
     "Diversity",
     "FeatureResult",
     "KERAS_ADAM",
+    "PARAMS",
+    "TRANSFORMS",
+    "caricature",
     "feature_objective",
+    "feature_transforms",
     "grid",
     "maximize",
     "visualize_channels",

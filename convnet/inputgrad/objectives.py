@@ -430,6 +430,121 @@ class TotalVariation(Objective):
         return f"TotalVariation({self.layer!r}, power={self.power:g})"
 
 
+def _match_pairs(
+    who: str, a: np.ndarray, target: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(images (M, D), references (M, D)) in float64 from a layer's activation (N, ...).
+
+    With ``target`` None image 0 of the batch is the reference of images 1..N-1; otherwise the
+    target (one activation (1, ...) or ``a``'s shape without the batch, or one per image)."""
+    a64 = a.reshape(a.shape[0], -1).astype(np.float64)
+    if target is None:
+        if a.shape[0] < 2:
+            raise ValueError(f"{who}: with the reference in the batch, need N >= 2, got {a.shape}")
+        return a64[1:], np.broadcast_to(a64[:1], a64[1:].shape)
+    t = np.asarray(target, np.float64)
+    if t.shape == a.shape[1:]:
+        t = t[None]
+    if t.shape[1:] != a.shape[1:] or t.shape[0] not in (1, a.shape[0]):
+        raise ValueError(
+            f"{who}: target must have the activation's shape {a.shape[1:]} (per image or one "
+            f"for all), got {t.shape}; with random transforms put the reference in the batch"
+        )
+    return a64, np.broadcast_to(t.reshape(t.shape[0], -1), a64.shape)
+
+
+def _place(a: np.ndarray, g: np.ndarray, in_batch: bool) -> np.ndarray:
+    """The gradient (M, D) as ``a``'s shape; the in-batch reference (image 0) gets zero."""
+    out = np.zeros(a.shape, np.float64)
+    if in_batch:
+        out[1:] = g.reshape((a.shape[0] - 1,) + a.shape[1:])
+    else:
+        out[...] = g.reshape(a.shape)
+    return out.astype(a.dtype)
+
+
+class ActivationMatch(Objective):
+    """Caricature objective: the dot product of each image's activation with a reference's,
+    times their cosine similarity to the power ``cossim_pow`` (Lucid's ``dot_compare``).
+
+    value = sum_n <a_n, t> * max(cos(a_n, t), 0)^k, activations flattened per image. With
+    k = 0 it is the plain dot product (which grows with the norm: the features of the reference
+    exaggerated), larger k weight the direction more.
+
+    Inputs:
+    - layer: layer name.
+    - target: the reference's activation at ``layer`` ((1, ...) or one per image), or None:
+      image 0 of the batch is the reference (a constant, gradient zero) and the value sums over
+      images 1..N-1. Use None with random transforms (see ``WithReference``), so the reference
+      sees the same transform as the images.
+    - cossim_pow: k >= 0.
+    """
+
+    def __init__(self, layer: str, target: np.ndarray | None = None,
+                 cossim_pow: float = 0.0) -> None:  # fmt: skip
+        if cossim_pow < 0:
+            raise ValueError(f"ActivationMatch: cossim_pow must be >= 0, got {cossim_pow}")
+        self.layer, self.target, self.cossim_pow = layer, target, float(cossim_pow)
+        self.layers = (layer,)
+
+    def _parts(self, a: np.ndarray) -> tuple[np.ndarray, ...]:
+        x, t = _match_pairs("ActivationMatch", a, self.target)
+        dot = np.sum(x * t, axis=1)
+        nx = np.sqrt(np.sum(x * x, axis=1)) + 1e-12
+        nt = np.sqrt(np.sum(t * t, axis=1)) + 1e-12
+        cos = np.maximum(dot / (nx * nt), 0.0)
+        return x, t, dot, nx, nt, cos
+
+    def value(self, acts: Acts) -> float:
+        *_, dot, _, _, cos = self._parts(self._act(acts, self.layer))
+        return float(np.sum(dot * cos**self.cossim_pow))
+
+    def grad(self, acts: Acts) -> dict[str, np.ndarray]:
+        a = self._act(acts, self.layer)
+        x, t, dot, nx, nt, cos = self._parts(a)
+        k = self.cossim_pow
+        g = t * (cos**k)[:, None]
+        if k:
+            # d cos / d x = t / (|x||t|) - cos x / |x|^2, zero where cos was clipped at 0.
+            dcos = t / (nx * nt)[:, None] - (cos / nx**2)[:, None] * x
+            live = (cos > 0)[:, None]
+            g = g + np.where(live, (dot * k * cos ** (k - 1))[:, None] * dcos, 0.0)
+        return {self.layer: _place(a, g, self.target is None)}
+
+    def __repr__(self) -> str:
+        return f"ActivationMatch({self.layer!r}, cossim_pow={self.cossim_pow:g})"
+
+
+class ActivationDistance(Objective):
+    """Feature inversion: the squared distance of each image's activation to a reference's,
+    relative to the reference's squared norm (Mahendran & Vedaldi 2015): minimise it.
+
+    value = sum_n |a_n - t|^2 / |t|^2, activations flattened per image.
+
+    Inputs: layer, target (as :class:`ActivationMatch`; None = image 0 of the batch).
+    """
+
+    def __init__(self, layer: str, target: np.ndarray | None = None) -> None:
+        self.layer, self.target = layer, target
+        self.layers = (layer,)
+
+    def _parts(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x, t = _match_pairs("ActivationDistance", a, self.target)
+        return x - t, np.sum(t * t, axis=1) + 1e-12
+
+    def value(self, acts: Acts) -> float:
+        d, tt = self._parts(self._act(acts, self.layer))
+        return float(np.sum(np.sum(d * d, axis=1) / tt))
+
+    def grad(self, acts: Acts) -> dict[str, np.ndarray]:
+        a = self._act(acts, self.layer)
+        d, tt = self._parts(a)
+        return {self.layer: _place(a, 2.0 * d / tt[:, None], self.target is None)}
+
+    def __repr__(self) -> str:
+        return f"ActivationDistance({self.layer!r})"
+
+
 __all__ = [
     "Objective",
     "Sum",
@@ -441,4 +556,6 @@ __all__ = [
     "LayerMean",
     "L2",
     "TotalVariation",
+    "ActivationMatch",
+    "ActivationDistance",
 ]

@@ -21,6 +21,8 @@ to ``params``, and keeps ``params`` valid after each update. The loop
   frequency f is scaled by 1/f^decay (so optimising the spectrum is gradient descent in a
   whitened space that favours low frequencies), followed by a fixed colour decorrelation matrix
   (the square root of ImageNet's colour covariance) and a sigmoid into [0, 1].
+* ``WithReference``: another parameterisation with a fixed reference image put first in the
+  batch, so that objectives can compare the optimised images with it (caricatures).
 
 Also ``to_model_input`` / ``pixel_grad``: pixels -> model input through a backend's input space,
 and the transpose of that (affine, per-pixel) map for gradients.
@@ -289,12 +291,69 @@ class FourierParam(_ImageParam):
     def clip(self) -> None:
         """The sigmoid keeps pixels in range: nothing to clip."""
 
+    def set_pixels(self, pixels: np.ndarray, margin: float = 0.5) -> None:
+        """Set ``params`` so that :meth:`to_pixels` gives ``pixels`` (N, 3, H, W) in [0, 255].
+
+        The inverse of the chain: logit, M^-1, *4, rfft2 (which irfft2 undoes exactly), / scale.
+        Pixels are first clipped to [margin, 255 - margin], where the logit is finite.
+        """
+        p = np.asarray(pixels, np.float64)
+        if p.shape != self.shape:
+            raise ValueError(f"FourierParam.set_pixels: expected {self.shape}, got {p.shape}")
+        u = np.clip(p, margin, 255.0 - margin) / 255.0
+        z = np.log(u) - np.log1p(-u)
+        y = np.einsum("cp,nphw->nchw", np.linalg.inv(self.color), z) * 4.0
+        spec = np.fft.rfft2(y, axes=(-2, -1)) / self.scale
+        self.params = np.stack([spec.real, spec.imag], axis=-1)
+        self._cache = None
+
+
+class WithReference(_ImageParam):
+    """A parameterisation whose batch is preceded by a fixed reference image.
+
+    ``to_pixels`` is ``concat([reference, inner.to_pixels()])`` (N + 1 images), so the
+    reference goes through the same random transforms as the optimised images and an
+    objective can compare them at any layer (Lucid's caricatures). The reference is a
+    constant: its gradient is dropped. ``params`` is the inner parameterisation's.
+
+    Inputs:
+    - inner: a ``PixelParam`` or ``FourierParam`` of shape (N, 3, H, W).
+    - reference: pixels (1, 3, H, W) in [0, 255].
+    """
+
+    def __init__(self, inner: _ImageParam, reference: np.ndarray) -> None:
+        ref = np.asarray(reference, np.float32)
+        want = (1, 3) + tuple(inner.to_pixels().shape[2:])
+        if ref.shape != want:
+            raise ValueError(f"WithReference: reference must be pixels {want}, got {ref.shape}")
+        self.inner, self.reference = inner, ref
+        self.bounds = inner.bounds
+
+    @property
+    def params(self) -> np.ndarray:  # type: ignore[override]
+        return self.inner.params
+
+    @params.setter
+    def params(self, value: np.ndarray) -> None:
+        self.inner.params = value
+
+    def to_pixels(self, space: Any = None) -> np.ndarray:
+        """Pixels (N + 1, 3, H, W): the reference first."""
+        return np.concatenate([self.reference, self.inner.to_pixels()])
+
+    def backward(self, dpixels: np.ndarray) -> np.ndarray:
+        return self.inner.backward(np.asarray(dpixels)[1:])
+
+    def clip(self) -> None:
+        self.inner.clip()
+
 
 __all__ = [
     "COLOR_CORRELATION",
     "FourierParam",
     "InputParam",
     "PixelParam",
+    "WithReference",
     "pixel_grad",
     "to_model_input",
 ]

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from convnet.interop._tf import import_keras, import_tf
-from convnet.interop.tf_backend import TFBackend, _to_nchw, _to_nhwc
+from convnet.interop.keras.layout import nchw_to_nhwc, nhwc_to_nchw
+from convnet.interop.tf_backend import TFBackend
 
 _GUIDED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _LAYER_FNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -162,11 +163,11 @@ def tf_layer_gradient(
     """
     tf = import_tf()
     fn = _layer_fn(backend, layer)
-    xt = tf.convert_to_tensor(_to_nhwc(np.asarray(x, dtype=backend.dtype)))
+    xt = tf.convert_to_tensor(nchw_to_nhwc(np.asarray(x, dtype=backend.dtype)))
     act, grad = fn(xt, tf.convert_to_tensor(np.asarray(upstream, dtype=backend.dtype)))
     if grad is None:  # pragma: no cover - the output does not depend on the layer
         raise ValueError(f"{backend.name}: the output does not depend on layer {layer!r}")
-    return _to_nchw(act.numpy()), _to_nchw(grad.numpy())
+    return nhwc_to_nchw(act.numpy()), nhwc_to_nchw(grad.numpy())
 
 
 __all__ = [

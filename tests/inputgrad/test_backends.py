@@ -134,8 +134,9 @@ def test_preferred_input(twin_model, backend):
 @pytest.mark.parametrize("param", ["pixel", "fourier"])
 def test_feature_visualization(backend, numpy_backend, param):
     obj = feature_objective("relu2", channel=5)
+    # A random shift only; the default robust transforms: test_features_backends.py.
     kw = dict(size=S, steps=8, learning_rate=0.05, init="random", param=param, seed=0,
-              init_std=0.5 if param == "pixel" else 0.1)  # fmt: skip
+              init_std=0.5 if param == "pixel" else 0.1, transforms="jitter")  # fmt: skip
     r = maximize(backend, obj, **kw)
     assert r.history[-1] > 1.5 * r.history[0]
     assert r.images.shape == (1, 3, S, S) and 0 <= r.images.min() <= r.images.max() <= 255
