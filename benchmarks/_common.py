@@ -96,15 +96,18 @@ def time_fn(fn: Callable[[], Any], warmup: int = 2, repeat: int = 10,
 
 
 def run_worker(module: str, args: Sequence[str], threads: int,
-               timeout: float = 600) -> dict[str, Any]:
+               timeout: float = 600, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run ``python -m module args`` with pinned threads; return its last JSON line.
 
-    A worker that fails returns ``{'error': message}`` instead of raising, so one missing
-    library (TF, PyTorch) or one broken backend never stops the whole benchmark.
+    ``extra_env`` adds or overrides environment variables of the worker (e.g. an opt-out
+    switch, to measure a feature on and off side by side). A worker that fails returns
+    ``{'error': message}`` instead of raising, so one missing library (TF, PyTorch) or one
+    broken backend never stops the whole benchmark.
     """
     cmd = [sys.executable, "-m", module, *args]
+    env = {**thread_env(threads), **(extra_env or {})}
     try:
-        proc = subprocess.run(cmd, env=thread_env(threads), cwd=REPO, capture_output=True,
+        proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True,
                               text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
@@ -183,3 +186,50 @@ def ratio(a: float | None, b: float | None) -> float | None:
     if a is None or b is None or b == 0:
         return None
     return a / b
+
+
+def status_kb(field: str) -> int | None:
+    """A ``/proc/self/status`` field in kB (``VmRSS``, ``VmHWM``); None where unsupported."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset the resident-set high-water mark (``VmHWM``) to the current RSS (Linux)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class Competitors:
+    """``n`` CPU-bound processes (``while True: pass``) for the duration of a ``with`` block.
+
+    They stand for a second program sharing the cores (a browser, another training): how
+    much a library slows down next to them is its fairness, measured side by side.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.procs: list[subprocess.Popen] = []
+
+    def __enter__(self) -> Competitors:
+        for _ in range(self.n):
+            self.procs.append(subprocess.Popen([sys.executable, "-c", "while True: pass"]))
+        time.sleep(0.2 if self.n else 0.0)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for p in self.procs:
+            p.kill()
+        for p in self.procs:
+            p.wait()
+        self.procs.clear()

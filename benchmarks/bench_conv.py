@@ -7,10 +7,16 @@ Shapes (float32; conv stride 1):
     N16 C64 56x56, F64 3x3 pad 1      max-pool 2x2 stride 2 on (64, 32, 32, 32)
 
 For each: forward, and forward+backward (conv: dx and dW; pool: dx), median of timed calls
-after warm-up. Each library runs in its own subprocess with the same thread count in every
-pool (``--threads``, default 2). Layouts are each library's native fast one: convnet NCHW,
-TensorFlow NHWC (its CPU kernels are NHWC-only), PyTorch channels-last (and plain NCHW for
-reference). The convnet worker also measures NumPy's float32 GEMM (square matrices) to give
+after warm-up. Conv also gets a "user loop" row: forward, then backward of a *fresh* upstream
+gradient ``np.ones_like(y)`` each call, results dropped -- what a training step or a
+student's own loop does (the fwd+bwd row reuses one upstream gradient array, which hides
+the cost of fresh memory). Each library runs in its own subprocess with the same thread
+count in every pool (``--threads``, default 2). Layouts are each library's native fast
+one: convnet NCHW, TensorFlow NHWC (its CPU kernels are NHWC-only), PyTorch channels-last
+(and plain NCHW for reference; ``--quick`` leaves out that column and im2col).
+``--malloc-ab`` adds a convnet worker with glibc's default allocator settings
+(``CONVNET_MALLOC_TUNING=0``), to show what the tuning of ``convnet._memory`` is worth.
+The convnet worker also measures NumPy's float32 GEMM (square matrices) to give
 the practical ceiling of an im2col convolution; GFLOP/s count 2 flops per multiply-add, with
 fwd+bwd = 3x the forward flops.
 
@@ -49,6 +55,13 @@ POOL_SHAPE = ("maxpool 2x2 s2 (64,32,32,32)", 64, 32, 32, 32)
 # (Numba, or Winograd for many-channel 3x3 convolutions).
 WORKERS = ["convnet:im2col", "convnet:numba", "convnet:auto", "tf", "torch:channels_last",
            "torch:nchw"]
+#: --quick leaves out the two reference columns (im2col, PyTorch NCHW)
+QUICK_WORKERS = ["convnet:numba", "convnet:auto", "tf", "torch:channels_last"]
+#: --malloc-ab adds conv_forward's choice with glibc's default allocator settings
+UNTUNED = "convnet:auto:untuned"
+
+
+PASS_NAMES = {"fwd": "fwd", "fb": "fwd+bwd", "user": "user loop"}
 
 
 def conv_flops(N: int, C: int, H: int, W: int, F: int, K: int, pad: int) -> float:
@@ -89,9 +102,15 @@ def worker_convnet(backend: str, quick: bool, threads: int) -> dict[str, Any]:
             dout = rng.standard_normal(out.shape).astype(np.float32)
             f = lambda fwd=fwd, x=x, w=w, b=b, cp=cp: fwd(x, w, b, cp)
             fb = lambda f=f, bwd=bwd, dout=dout: bwd(dout, f()[1])
+
+            def user(f=f, bwd=bwd) -> None:
+                y, cache = f()
+                bwd(np.ones_like(y), cache)
+
             res[label] = {
                 "fwd": time_fn(f, **_timing(quick))["median_ms"],
                 "fb": time_fn(fb, **_timing(quick))["median_ms"],
+                "user": time_fn(user, **_timing(quick))["median_ms"],
             }
         except NotImplementedError as e:
             res[label] = {"error": f"not implemented: {e}"}
@@ -145,10 +164,19 @@ def worker_tf(quick: bool, threads: int) -> dict[str, Any]:
                 y = tf.nn.conv2d(x, w, strides=1, padding=padding)
             return tape.gradient(y, [x, w], output_gradients=dout)
 
+        @tf.function
+        def user(x, w, padding=padding):
+            with tf.GradientTape() as tape:
+                tape.watch([x, w])
+                y = tf.nn.conv2d(x, w, strides=1, padding=padding)
+            return tape.gradient(y, [x, w], output_gradients=tf.ones_like(y))
+
         res[label] = {
             "fwd": time_fn(lambda fwd=fwd, x=x, w=w: fwd(x, w), **_timing(quick))["median_ms"],
             "fb": time_fn(lambda fb=fb, x=x, w=w, dout=dout: fb(x, w, dout),
                           **_timing(quick))["median_ms"],
+            "user": time_fn(lambda user=user, x=x, w=w: user(x, w),
+                            **_timing(quick))["median_ms"],
         }
     label, N, C, H, W = POOL_SHAPE
     x = tf.constant(rng.standard_normal((N, H, W, C)).astype(np.float32))
@@ -199,9 +227,14 @@ def worker_torch(layout: str, quick: bool, threads: int) -> dict[str, Any]:
             y = tfn.conv2d(x, w, padding=pad)
             return torch.autograd.grad(y, (x, w), dout)
 
+        def user(x=x, w=w, pad=pad, fmt=fmt):
+            y = tfn.conv2d(x, w, padding=pad)
+            torch.autograd.grad(y, (x, w), torch.ones_like(y, memory_format=fmt))
+
         res[label] = {
             "fwd": time_fn(fwd, **_timing(quick))["median_ms"],
             "fb": time_fn(fb, **_timing(quick))["median_ms"],
+            "user": time_fn(user, **_timing(quick))["median_ms"],
         }
     label, N, C, H, W = POOL_SHAPE
     x = torch.from_numpy(rng.standard_normal((N, C, H, W)).astype(np.float32))
@@ -226,7 +259,7 @@ def worker_torch(layout: str, quick: bool, threads: int) -> dict[str, Any]:
 def run_worker_inline(name: str, quick: bool, threads: int) -> dict[str, Any]:
     try:
         if name.startswith("convnet:"):
-            return worker_convnet(name.split(":", 1)[1], quick, threads)
+            return worker_convnet(name.split(":")[1], quick, threads)
         if name == "tf":
             return worker_tf(quick, threads)
         if name.startswith("torch:"):
@@ -241,37 +274,45 @@ def run_worker_inline(name: str, quick: bool, threads: int) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------
 
 
+COLUMN_NAMES = {"convnet:im2col": "convnet im2col ms", "convnet:numba": "convnet numba ms",
+                "convnet:auto": "convnet auto ms", "tf": "TF ms", "torch:channels_last":
+                "torch CL ms", "torch:nchw": "torch NCHW ms",
+                UNTUNED: "convnet auto, malloc untuned ms"}
+
+
 def tabulate(results: dict[str, dict[str, Any]]) -> str:
-    gemm = results.get("convnet:numba", {}).get("gemm_gflops") or results.get(
-        "convnet:im2col", {}
-    ).get("gemm_gflops")
-    lines = []
-    for name, r in results.items():
-        if "error" in r:
-            lines.append(f"- {name}: {r['error']}")
+    """One row per shape and pass; a column per worker that ran."""
+    gemm = next((results.get(w, {}).get("gemm_gflops") for w in
+                 ("convnet:numba", "convnet:auto", "convnet:im2col")
+                 if results.get(w, {}).get("gemm_gflops")), None)
+    lines = [f"- {name}: {r['error']}" for name, r in results.items() if "error" in r]
+    columns = [w for w in [*WORKERS, UNTUNED] if w in results]
     rows = []
     shapes = [(s[0], conv_flops(*s[1:])) for s in CONV_SHAPES] + [(POOL_SHAPE[0], None)]
     for label, flops in shapes:
-        for kind, mult in (("fwd", 1.0), ("fb", 3.0)):
-            t = {w: results.get(w, {}).get(label, {}).get(kind) for w in WORKERS}
-            best_cn = min((v for k, v in t.items() if k.startswith("convnet") and v), default=None)
+        for kind, mult in (("fwd", 1.0), ("fb", 3.0), ("user", 3.0)):
+            t = {w: results.get(w, {}).get(label, {}).get(kind) for w in columns}
+            if not any(t.values()):
+                continue  # (max-pool has no user-loop row)
+            best_cn = min((v for k, v in t.items()
+                           if k.startswith("convnet") and k != UNTUNED and v), default=None)
             gflops = None if (flops is None or not best_cn) else mult * flops / best_cn / 1e6
             rows.append([
-                label, "fwd" if kind == "fwd" else "fwd+bwd",
-                *(t[w] for w in WORKERS),
-                ratio(best_cn, t["tf"]), ratio(best_cn, t["torch:channels_last"]),
+                label, PASS_NAMES[kind],
+                *(t[w] for w in columns),
+                ratio(best_cn, t.get("tf")), ratio(best_cn, t.get("torch:channels_last")),
                 gflops,
                 None if (gflops is None or not gemm) else 100.0 * gflops / gemm,
             ])
     table = markdown_table(
-        ["shape", "pass", "convnet im2col ms", "convnet numba ms", "convnet auto ms", "TF ms",
-         "torch CL ms",
-         "torch NCHW ms", "convnet/TF", "convnet/torch CL", "convnet GFLOP/s", "% of GEMM"],
+        ["shape", "pass", *(COLUMN_NAMES[w] for w in columns), "convnet/TF",
+         "convnet/torch CL", "convnet GFLOP/s", "% of GEMM"],
         rows,
     )
     head = f"NumPy float32 GEMM ceiling: {gemm:.0f} GFLOP/s\n\n" if gemm else ""
-    notes = ("\n\nconvnet = the faster convnet backend; ratios are time ratios "
-             "(< 1: convnet faster).")
+    notes = ("\n\nconvnet = the fastest convnet backend; ratios are time ratios "
+             "(< 1: convnet faster). user loop = forward, then backward of a fresh "
+             "np.ones_like(y) (tf.ones_like / torch.ones_like) each call, results dropped.")
     return head + table + notes + ("\n\n" + "\n".join(lines) if lines else "")
 
 
@@ -282,17 +323,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="also write the raw results to this file")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--only", nargs="*", choices=WORKERS, help="run only these workers")
+    ap.add_argument("--malloc-ab", action="store_true",
+                    help="also run convnet:auto with CONVNET_MALLOC_TUNING=0")
     args = ap.parse_args(argv)
     if args.worker:
         emit(run_worker_inline(args.worker, args.quick, args.threads))
         return 0
     results: dict[str, dict[str, Any]] = {}
-    for name in args.only or WORKERS:
+    workers = list(args.only or (QUICK_WORKERS if args.quick else WORKERS))
+    if args.malloc_ab:
+        workers.append(UNTUNED)
+    for name in workers:
         extra = ["--quick"] if args.quick else []
         print(f"running {name} ...", flush=True)
+        env = {"CONVNET_MALLOC_TUNING": "0"} if name == UNTUNED else None
         results[name] = run_worker("benchmarks.bench_conv",
                                    ["--worker", name, "--threads", str(args.threads), *extra],
-                                   args.threads)
+                                   args.threads, extra_env=env)
     print()
     print(machine_description(args.threads))
     print()

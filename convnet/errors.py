@@ -22,5 +22,9 @@ class TrainingDivergedError(ConvnetError, FloatingPointError):
     """Training produced NaN or Inf; the last good checkpoint is kept."""
 
 
+class NonFiniteError(ConvnetError, FloatingPointError):
+    """An input-gradient method's image became NaN or Inf; the message names the step."""
+
+
 class CheckpointError(ConvnetError):
     """A checkpoint or model file does not match the model it is loaded into."""

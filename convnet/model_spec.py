@@ -19,9 +19,12 @@ TensorFlow is imported only for ``keras:`` and ``keras-file:`` specs.
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
+from typing import Any
 
 from convnet.backend import INPUT_SPACES, Backend, InputSpace, NumpyBackend
+from convnet.errors import CheckpointError
 
 __all__ = ["SPEC_HELP", "load_backend", "model_family", "parse_weights"]
 
@@ -71,9 +74,11 @@ def _input_space(name: str | None) -> InputSpace | None:
 def _npz_backend(path: Path, space: InputSpace | None) -> Backend:
     from convnet.models.sequential import Sequential
 
+    if path.is_dir():
+        raise CheckpointError(f"model file {path} is a folder, not a .npz file")
     if not path.is_file():
         raise FileNotFoundError(f"model file {path} does not exist")
-    model = Sequential.load(path)
+    model = Sequential.load(path)  # CheckpointError naming the file when it is damaged
     if space is None:
         space = getattr(model, "input_space", None)
     if space is None:
@@ -83,6 +88,16 @@ def _npz_backend(path: Path, space: InputSpace | None) -> Backend:
         grey = shape is not None and shape[0] == 1
         space = InputSpace.mnist_minus1_1() if grey else InputSpace.unit_rgb()
     return NumpyBackend(model, space)
+
+
+def _squeezenet(weights: str | os.PathLike | None) -> Any:
+    from convnet.models.squeezenet import SqueezeNet
+
+    try:
+        return SqueezeNet(weights)
+    except (EOFError, zipfile.BadZipFile, KeyError) as exc:  # empty or truncated .npz
+        raise CheckpointError(f"SqueezeNet weights file {weights}: not a readable .npz "
+                              f"({type(exc).__name__}: {exc})") from exc  # fmt: skip
 
 
 def load_backend(
@@ -120,9 +135,7 @@ def load_backend(
     if alpha != 1.0 and not spec.startswith("keras:"):
         raise ValueError(f"alpha applies to keras:mobilenet(_v2) models only, not {spec!r}")
     if family == "squeezenet":
-        from convnet.models.squeezenet import SqueezeNet
-
-        return NumpyBackend(SqueezeNet(weights), space)
+        return NumpyBackend(_squeezenet(weights), space)
     if family == "npz":
         if weights != "imagenet":
             raise ValueError(f"weights do not apply to {spec!r}: a .npz model holds its own")

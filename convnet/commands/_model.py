@@ -19,6 +19,7 @@ import argparse
 from typing import Any
 
 from convnet.backend import INPUT_SPACES
+from convnet.commands._common import finite_float
 from convnet.model_spec import SPEC_HELP, load_backend
 
 
@@ -28,7 +29,7 @@ def add_model_args(p: argparse.ArgumentParser, classifier: bool) -> None:
     g.add_argument("--model", default="squeezenet",
                    help=f"{SPEC_HELP} (e.g. keras:mobilenet_v2, "
                         "keras-file:my_net.keras; default squeezenet)")  # fmt: skip
-    g.add_argument("--alpha", type=float, default=1.0,
+    g.add_argument("--alpha", type=finite_float(min=0, min_open=True, max=10), default=1.0,
                    help="width multiplier of keras:mobilenet(_v2), e.g. 0.25")  # fmt: skip
     g.add_argument("--weights", default="imagenet",
                    help="squeezenet / keras: imagenet (default), a weights file, or none "

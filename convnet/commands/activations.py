@@ -17,7 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from convnet.commands._common import colourise, load_sized, write_image
+from convnet.commands._common import (
+    MAX_SIDE,
+    check_out_file,
+    colour_map,
+    colourise,
+    int_range,
+    load_sized,
+    write_image,
+)
 from convnet.commands._model import add_model_args, load_model
 
 
@@ -29,14 +37,15 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("image", help="image file")
     p.add_argument("--layer", required=True, help="layer name (e.g. fire2, conv1)")
-    p.add_argument("--max-channels", type=int, default=64,
+    p.add_argument("--max-channels", type=int_range(1, 4096), default=64,
                    help="show at most this many channels (64)")  # fmt: skip
     p.add_argument("--sort", action="store_true",
                    help="show the most active channels first (by mean activation)")  # fmt: skip
-    p.add_argument("--tile", type=int, default=64,
+    p.add_argument("--tile", type=int_range(1, 1024), default=64,
                    help="enlarge maps to at least this many pixels a side (64)")  # fmt: skip
-    p.add_argument("--cmap", default="viridis", help="matplotlib colour map (viridis)")
-    p.add_argument("--size", type=int, default=None,
+    p.add_argument("--cmap", type=colour_map, default="viridis",
+                   help="matplotlib colour map (viridis)")  # fmt: skip
+    p.add_argument("--size", type=int_range(8, MAX_SIDE), default=None,
                    help="resize the image to SIZE x SIZE (default: the model's input size, "
                    "227 for size-free models)")  # fmt: skip
     add_model_args(p, classifier=False)
@@ -70,6 +79,9 @@ def grid_picture(tiles: np.ndarray, tile: int, cmap: str) -> np.ndarray:
 def run(args: argparse.Namespace) -> int:
     if args.max_channels < 1 or args.tile < 1:
         raise ValueError("--max-channels and --tile must be >= 1")
+    check_out_file(args.out, "--out", "activations.png")
+    out = args.out if args.out.suffix.lower() == ".png" else args.out.with_suffix(".png")
+    check_out_file(out, "--out", "activations.png")
     backend = load_model(args)
     _, x = load_sized(backend, args.image, args.size)
     act = backend.forward(x, [args.layer])[args.layer]
@@ -86,6 +98,5 @@ def run(args: argparse.Namespace) -> int:
     shown = ", ".join(f"{int(i)} ({means[i]:.3g})" for i in order[:8])
     print(f"showing {len(order)} channels (mean activation): {shown}"
           + (", ..." if len(order) > 8 else ""))  # fmt: skip
-    out = args.out if args.out.suffix.lower() == ".png" else args.out.with_suffix(".png")
     write_image(grid_picture(tiles, args.tile, args.cmap), out)
     return 0

@@ -19,10 +19,19 @@ import tempfile
 import time
 from pathlib import Path
 
-#: Largest ``--grid``: a grid of G x G decoded digits; 200 x 200 digits make a 5600-pixel
-#: square picture, which is as far as the manifold figure stays readable and its memory
-#: (about 60 MB of decoded digits) stays small.
-MAX_GRID = 200
+from convnet.commands._common import (
+    add_max_memory_arg,
+    check_out_file,
+    finite_float,
+    int_range,
+    npz_reason,
+)
+
+# The picture is 800 pixels wide: beyond 800 codes a side a digit is less than a pixel.
+MAX_GRID = 800
+# Peak memory per pixel of the tiled picture ((28 * grid) ** 2 pixels): the float64 canvas,
+# the decoded batch and matplotlib's resampled copies; measured 95 bytes at --grid 120.
+SAMPLE_BYTES_PER_PIXEL = 128
 #: Files ``autoencoder train`` writes into ``--out`` (``--overwrite`` removes exactly these).
 RUN_FILES = ("run.json", "checkpoint.npz", "model.npz", "summary.json", "reconstructions.png",
              "latent_scatter.png", "manifold_linear.png", "manifold_quantiles.png",
@@ -62,13 +71,16 @@ def register(subparsers) -> None:
 
     s = sub.add_parser("sample", help="decode a grid of latent points of a saved model")
     s.add_argument("model", type=Path, help="a model.npz written by 'autoencoder train'")
-    s.add_argument("--grid", type=int, default=15, help=f"grid size (1..{MAX_GRID})")
-    s.add_argument("--radius", type=float, default=3.0, help="linear grid over [-r, r]")
+    s.add_argument("--grid", type=int_range(1, MAX_GRID), default=15,
+                   help=f"grid of N x N codes (default 15, at most {MAX_GRID})")
+    s.add_argument("--radius", type=finite_float(min=0, min_open=True, max=100), default=3.0,
+                   help="linear grid over [-r, r] (0 < r <= 100)")
     s.add_argument("--quantiles", action="store_true",
                    help="grid of Normal quantiles instead of a linear grid")
     s.add_argument("--out", type=Path, default=None,
                    help="image path; the extension names the format (default: a PNG next to "
                         "MODEL)")
+    add_max_memory_arg(s)
     s.set_defaults(func=run_sample)
 
 
@@ -140,32 +152,61 @@ def image_format(path: Path) -> str:
     return fmt
 
 
-def run_sample(args: argparse.Namespace) -> int:
-    from convnet.models.autoencoder import load_autoencoder
-    from convnet.training import check_out_folder
+def _load_sample_model(path: Path):
+    """``load_autoencoder`` with a damaged file reported in one line naming it."""
+    import zipfile
 
-    _check_grid(args.grid)
-    if not (math.isfinite(args.radius) and args.radius > 0):
-        raise ValueError(f"--radius must be a finite number > 0, got {args.radius}")
+    from convnet.errors import CheckpointError
+    from convnet.models.autoencoder import load_autoencoder
+
+    if path.is_dir():
+        raise CheckpointError(f"model {path} is a folder, not a model.npz file")
+    if not path.is_file():
+        raise FileNotFoundError(f"model {path} does not exist")
+    try:
+        return load_autoencoder(path)
+    except (EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError, TypeError) as exc:
+        what = "empty" if path.is_file() and path.stat().st_size == 0 else "damaged"
+        raise CheckpointError(
+            f"model {path} is {what} or not written by 'convnet autoencoder train' "
+            f"({npz_reason(exc)}); train it again"
+        ) from exc
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from convnet._memory_budget import check_memory
+    from convnet.errors import NonFiniteError
+
     out = args.out or args.model.with_name(
         f"manifold_{'quantiles' if args.quantiles else 'linear'}_{args.grid}.png"
     )
-    if out.is_dir():
-        raise ValueError(f"--out {out} is a folder; give an image file name such as grid.png")
+    check_out_file(out)
     fmt = image_format(out)
-    check_out_folder(out.parent, what="the folder of --out")
-    model = load_autoencoder(args.model)
+    model = _load_sample_model(args.model)
     if model.latent_dim != 2:
         raise ValueError(
             f"{args.model}: the manifold picture needs a 2-D code, this model has "
             f"latent_dim={model.latent_dim}"
         )
-    write_manifold(model, out, fmt, args.grid, args.radius, args.quantiles)
+    side = 28 * args.grid
+    check_memory(SAMPLE_BYTES_PER_PIXEL * side * side, args.max_memory, "lower --grid",
+                 who="convnet autoencoder sample")  # fmt: skip
+
+    def decode(z):  # checked before anything is drawn, so a bad model writes no picture
+        images = model.decode(z)
+        if not np.all(np.isfinite(images)):
+            raise NonFiniteError(f"{args.model}: the decoded digits are NaN or Inf (the model "
+                                 "diverged in training): train it again with a lower --lr")
+        return images
+
+    write_manifold(decode, out, fmt, args.grid, args.radius, args.quantiles)
     print(f"wrote {out}")
     return 0
 
 
-def write_manifold(model, out: Path, fmt: str, grid: int, radius: float,
+def write_manifold(decode, out: Path, fmt: str, grid: int, radius: float,
                    quantiles: bool) -> None:
     """The decoded-grid figure as ``fmt`` (a Pillow format name) at ``out``, atomically."""
     from PIL import Image
@@ -174,10 +215,10 @@ def write_manifold(model, out: Path, fmt: str, grid: int, radius: float,
     from convnet.viz.latent import manifold_grid
 
     if fmt == "PNG":
-        manifold_grid(model.decode, out, n=grid, radius=radius, quantiles=quantiles)
+        manifold_grid(decode, out, n=grid, radius=radius, quantiles=quantiles)
         return
     with tempfile.TemporaryDirectory() as tmp:
-        png, _ = manifold_grid(model.decode, Path(tmp) / "grid.png", n=grid, radius=radius,
+        png, _ = manifold_grid(decode, Path(tmp) / "grid.png", n=grid, radius=radius,
                                quantiles=quantiles)
         with Image.open(png) as im:
             # formats without an alpha channel (JPEG, ...) get the figure on white

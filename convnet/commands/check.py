@@ -21,8 +21,10 @@ import argparse
 import json
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
+from convnet.commands._common import check_out_file
 from convnet.errors import ConvnetError
 
 
@@ -171,6 +173,8 @@ def _load(args: argparse.Namespace, out: _JsonDoc) -> tuple[Any, Any]:
 def run(args: argparse.Namespace) -> int:
     from convnet import checks
 
+    if args.json_out:  # refused before any check runs (the results could not be kept)
+        check_out_file(Path(args.json_out), "--json", "results.json")
     label = str(args.impl) if args.impl else "convnet.layers"
     out = _JsonDoc(args.json_out, args.partial, label)
     impl, exercise = _load(args, out)

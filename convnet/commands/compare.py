@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from convnet._io import atomic_write_text
+from convnet.commands._common import check_out_file, finite_float, int_range, nonneg_int
 
 MODELS = ("basic", "fc", "mnistconv")
 
@@ -36,9 +37,10 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="precision of both models and of the tolerance (default float32)")
-    p.add_argument("--seed", type=int, default=0, help="seed of weights, input and labels")
-    p.add_argument("--batch", type=int, default=4, help="batch size of the random input")
-    p.add_argument("--rtol", type=float, default=None,
+    p.add_argument("--seed", type=nonneg_int, default=0, help="seed of weights, input and labels")
+    p.add_argument("--batch", type=int_range(1, 4096), default=4,
+                   help="batch size of the random input (1..4096)")
+    p.add_argument("--rtol", type=finite_float(min=0, min_open=True, max=1), default=None,
                    help="tolerance on the relative difference (default by dtype)")
     p.add_argument("--json", type=Path, default=None, help="also write the report as JSON")
     p.set_defaults(func=run)
@@ -65,11 +67,11 @@ def build_model(spec: str, dtype: str, seed: int):
 def run(args: argparse.Namespace) -> int:
     from convnet.interop.keras import compare, to_keras
 
+    if args.json is not None:
+        check_out_file(args.json, "--json", "report.json")
     model = build_model(args.model, args.dtype, args.seed)
     if model.input_shape is None:
         raise ValueError(f"compare: model {model.name!r} has no fixed input_shape")
-    if args.batch < 1:
-        raise ValueError(f"compare: --batch must be >= 1, got {args.batch}")
     rng = np.random.default_rng(args.seed)
     x = rng.standard_normal((args.batch, *model.input_shape)).astype(args.dtype)
     y = None

@@ -3,14 +3,8 @@
     convnet dream images/sky.jpg --size 256 --steps 20 --out runs/dream
     convnet dream photo.jpg --model keras:inception_v3 --variant tiled     # mixed3 + mixed5
     convnet dream sky.jpg --model keras:mobilenet --alpha 0.25 --layers conv_pw_8_relu
-    convnet dream sky.jpg --zoom 1.3 --zoom-steps 3 --steps 100     # zoom into the dream
 
 Writes ``input.png``, ``dream.png`` and ``octave_<k>.png`` (each octave's result) into ``--out``.
-With ``--zoom S`` it runs the zoom variant instead of ``--variant``: ``--zoom-steps K`` rounds
-(default 3) of ``--steps`` Adam steps (default 50) at learning rate ``--step-size`` (default
-0.01 half-ranges) with random shifts of up to ``--max-shift`` pixels (default 100), the image
-enlarged by S between rounds (the result is S**(K-1) times the start size); writes
-``zoom_<k>.png`` for each round.
 """
 
 from __future__ import annotations
@@ -18,12 +12,25 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+import numpy as np
+
 from convnet.commands._common import (
+    MAX_SIDE,
+    Watch,
+    add_max_memory_arg,
     add_output_args,
-    check_file,
+    check_budget,
+    check_layers,
+    check_out_dir,
+    finite_float,
     fixed_size,
+    image_hw,
+    image_side,
+    int_range,
     is_grey,
     load_pixels,
+    positive_int,
+    run_interruptible,
     save,
 )
 from convnet.commands._model import add_model_args, load_model
@@ -39,6 +46,8 @@ DREAM_LAYERS = {
     "vgg19": {"block4_conv4": 1.0, "block5_conv4": 1.0},
 }
 
+MIN_TILE = 32  # smaller tiles vanish inside the first pooling layers of every model here
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
@@ -51,26 +60,33 @@ def register(subparsers: Any) -> None:
                    help="comma-separated layers, optionally NAME=WEIGHT (default per model: "
                         "mixed3,mixed5 for inception_v3, fire5,fire7 for squeezenet)")  # fmt: skip
     p.add_argument("--variant", choices=("simple", "octaves", "tiled"), default="octaves")
-    p.add_argument("--steps", type=int, default=50, help="steps per octave (default 50)")
-    p.add_argument("--step-size", type=float, default=0.01,
+    p.add_argument("--steps", type=positive_int, default=50, help="steps per octave (default 50)")
+    p.add_argument("--step-size", type=finite_float(min=0, min_open=True, max=2), default=0.01,
                    help="step in [-1, 1] units of the pixel range (0.01, as the "
                         "TensorFlow DeepDream tutorial); with --zoom the Adam learning "
                         "rate")  # fmt: skip
-    p.add_argument("--octave-scale", type=float, default=1.3, help="octave scale (1.3..1.5)")
-    p.add_argument("--octaves", type=int, default=5, help="number of octaves, centred on 1")
-    p.add_argument("--tile", type=int, default=512, help="tile size for --variant tiled")
-    p.add_argument("--zoom", type=float, default=None, metavar="S",
-                   help="zoom variant instead of --variant: enlarge the image by S (> 1, e.g. "
-                        "1.3) between rounds")  # fmt: skip
-    p.add_argument("--zoom-steps", type=int, default=3, metavar="K",
+    p.add_argument("--octave-scale", type=finite_float(min=1, min_open=True, max=4), default=1.3,
+                   help="octave scale (1.3..1.5)")  # fmt: skip
+    p.add_argument("--octaves", type=int_range(1, 20), default=5,
+                   help="number of octaves, centred on 1 (1..20)")  # fmt: skip
+    p.add_argument("--tile", type=int_range(MIN_TILE, MAX_SIDE), default=512,
+                   help=f"tile size for --variant tiled (>= {MIN_TILE})")  # fmt: skip
+    p.add_argument("--zoom", type=finite_float(min=1, min_open=True, max=4), default=None,
+                   metavar="S", help="zoom variant instead of --variant: enlarge the image by "
+                                     "S (1 < S <= 4, e.g. 1.3) between rounds")  # fmt: skip
+    p.add_argument("--zoom-steps", type=int_range(1, 50), default=3, metavar="K",
                    help="with --zoom: rounds, each of --steps Adam steps (default 3)")  # fmt: skip
-    p.add_argument("--max-shift", type=int, default=100,
+    p.add_argument("--max-shift", type=int_range(0, MAX_SIDE), default=100,
                    help="with --zoom: random shift in pixels per step (default 100)")  # fmt: skip
-    p.add_argument("--size", type=int, default=None,
+    p.add_argument("--size", type=image_side, default=None,
                    help="longer side in pixels after resizing (default: as is)")  # fmt: skip
     add_model_args(p, classifier=False)
     add_output_args(p)
+    add_max_memory_arg(p)
     p.set_defaults(func=run)
+
+
+_WEIGHT = finite_float()
 
 
 def parse_layers(text: str) -> dict[str, float]:
@@ -81,9 +97,10 @@ def parse_layers(text: str) -> dict[str, float]:
             continue
         name, _, w = item.partition("=")
         try:
-            out[name] = float(w) if w else 1.0
-        except ValueError:
-            raise ValueError(f"--layers: weight of {name!r} must be a number, got {w!r}") from None
+            out[name] = _WEIGHT(w) if w else 1.0
+        except argparse.ArgumentTypeError:
+            raise ValueError(f"--layers: weight of {name!r} must be a finite number, got {w!r}"
+                             ) from None  # fmt: skip
     if not out:
         raise ValueError("--layers: no layer given")
     return out
@@ -91,43 +108,75 @@ def parse_layers(text: str) -> dict[str, float]:
 
 def _load_pixels(path: str, size: int | None, grey: bool):
     """The image as (1, C, H, W) pixels, its longer side resized to ``size`` if given."""
-    from PIL import Image
-
     if size is None:
         return load_pixels(path, grey=grey)
-    check_file(path)
-    with Image.open(path) as im:
-        w, h = im.size
+    h, w = image_hw(path)
     s = size / max(w, h)
     return load_pixels(path, (max(1, round(h * s)), max(1, round(w * s))), grey=grey)
+
+
+def _target_hw(args: argparse.Namespace, backend) -> tuple[int, int]:
+    """(H, W) the image will have, from the file's header (nothing decoded yet)."""
+    fixed = fixed_size(backend)
+    if fixed is not None:
+        return fixed
+    h, w = image_hw(args.image)
+    if args.size is None:
+        return h, w
+    s = args.size / max(h, w)
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
+def _budget(args: argparse.Namespace, backend) -> None:
+    h, w = _target_hw(args, backend)
+    # the largest octave: octave_scale ** n for the largest n of the centred range
+    n_top = args.octaves - args.octaves // 2 - 1
+    top = 1.0 if args.variant == "simple" else args.octave_scale**n_top
+    if args.zoom is not None:  # the image grows by --zoom every round
+        top = args.zoom**args.zoom_steps
+    hw = (round(h * top), round(w * top))
+    tile = (args.tile, args.tile) if args.variant == "tiled" else None
+    fix = ("lower --size, --zoom or --zoom-steps" if args.zoom is not None
+           else "lower --size or --octaves (or use --variant tiled)")  # fmt: skip
+    check_budget(args, backend, hw, fix, model_hw=tile if args.zoom is None else None)
+
+
+def _layers(args: argparse.Namespace) -> dict[str, float]:
+    if args.layers is not None:
+        return parse_layers(args.layers)
+    fam = model_family(args.model)
+    if fam not in DREAM_LAYERS:
+        raise ValueError(f"no default dream layers for {args.model!r}: pass --layers")
+    return DREAM_LAYERS[fam]
 
 
 def run(args: argparse.Namespace) -> int:
     from convnet.inputgrad.deepdream import deepdream
 
-    if args.layers is not None:
-        layers = parse_layers(args.layers)
-    else:
-        fam = model_family(args.model)
-        if fam not in DREAM_LAYERS:
-            raise ValueError(f"no default dream layers for {args.model!r}: pass --layers")
-        layers = DREAM_LAYERS[fam]
+    check_out_dir(args.out)
+    layers = _layers(args)
     backend = load_model(args)
+    check_layers(backend, layers, "--layers")
+    _budget(args, backend)
     fixed = fixed_size(backend)
     if fixed is not None:  # such a model takes no other size (so only --variant simple works)
         pixels = load_pixels(args.image, fixed, grey=is_grey(backend))
     else:
         pixels = _load_pixels(args.image, args.size, is_grey(backend))
+    space = backend.input_space
+    watch = Watch(lambda x: np.clip(space.to_pixels(x), 0, 255), "lower --step-size")
     if args.zoom is not None:
-        return _run_zoom(args, backend, pixels, layers, fixed)
+        return _run_zoom(args, backend, pixels, layers, fixed, watch)
     half = args.octaves // 2
-    res = deepdream(
+    res = run_interruptible(lambda: deepdream(
         backend, pixels, layers, variant=args.variant, steps=args.steps,
         step_size=args.step_size, octave_scale=args.octave_scale,
         octaves=range(-half, args.octaves - half), tile_size=args.tile, seed=args.seed,
-        progress=not args.no_progress,
-    )  # fmt: skip
-    args.out.mkdir(parents=True, exist_ok=True)
+        progress=not args.no_progress, callback=watch,
+    ), watch, args.out / "dream_partial.png")  # fmt: skip
+    if res is None:
+        return 130
+    watch.check(res.image, "the end")
     save(pixels, args.out / "input.png")
     if args.variant != "simple":
         for k, o in enumerate(res.octaves):
@@ -138,22 +187,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_zoom(args: argparse.Namespace, backend: Any, pixels: Any, layers: dict[str, float],
-              fixed: tuple[int, int] | None) -> int:  # fmt: skip
+              fixed: tuple[int, int] | None, watch: Watch) -> int:  # fmt: skip
     from convnet.inputgrad.deepdream import zoom_dream
 
     if fixed is not None:
         raise ValueError(f"--zoom enlarges the image, but {args.model} takes only {fixed} images")
-    if args.zoom <= 1 or args.zoom_steps < 1 or args.max_shift < 0:
-        raise ValueError(
-            f"--zoom must be > 1, --zoom-steps >= 1 and --max-shift >= 0, got {args.zoom}, "
-            f"{args.zoom_steps}, {args.max_shift}"
-        )
-    res = zoom_dream(
+    res = run_interruptible(lambda: zoom_dream(
         backend, pixels, layers, zoom=args.zoom, zoom_steps=args.zoom_steps, steps=args.steps,
         max_shift=args.max_shift, learning_rate=args.step_size, seed=args.seed,
         progress=not args.no_progress,
-    )  # fmt: skip
-    args.out.mkdir(parents=True, exist_ok=True)
+    ), watch, args.out / "dream_partial.png")  # fmt: skip
+    if res is None:
+        return 130
+    watch.check(res.image, "the end")
     save(pixels, args.out / "input.png")
     for k, o in enumerate(res.octaves):
         save(o, args.out / f"zoom_{k}.png")

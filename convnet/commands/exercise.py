@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
+
+from convnet.commands._common import check_out_dir
 
 
 def register(subparsers: Any) -> None:
@@ -51,6 +54,7 @@ def run_list(args: argparse.Namespace) -> int:
 def run_start(args: argparse.Namespace) -> int:
     from convnet.exercises import start
 
+    check_out_dir(Path(args.dir), "--dir")
     path = start(args.name, args.dir, overwrite=args.overwrite)
     print(f"wrote {path}\ncheck it with: convnet check --impl {path}", file=sys.stdout)
     return 0

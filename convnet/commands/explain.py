@@ -25,11 +25,19 @@ from typing import Any
 import numpy as np
 
 from convnet.commands._common import (
+    MAX_SIDE,
+    check_out_dir,
+    check_scores,
     class_names,
+    colour_map,
     colourise,
+    finite_float,
     format_top,
+    image_side,
+    int_range,
     label,
     load_sized,
+    nonneg_int,
     write_image,
 )
 from convnet.commands._model import add_model_args, load_model
@@ -49,7 +57,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("image", help="image file")
     p.add_argument("--method", choices=METHODS, default="gradcam", help="default gradcam")
-    p.add_argument("--class", dest="class_idx", type=int, default=None,
+    p.add_argument("--class", dest="class_idx", type=nonneg_int, default=None,
                    help="class to explain (default: the predicted class)")  # fmt: skip
     p.add_argument(
         "--layer",
@@ -58,24 +66,28 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--smooth",
-        type=int,
+        type=int_range(0, 10000),
         default=0,
         help="SmoothGrad: average over N noisy copies (gradient methods; 0 = off)",
     )
-    p.add_argument("--noise", type=float, default=0.15,
+    p.add_argument("--noise", type=finite_float(min=0, max=10), default=0.15,
                    help="SmoothGrad noise std, fraction of the pixel range (0.15)")  # fmt: skip
-    p.add_argument("--seed", type=int, default=0, help="SmoothGrad noise seed")
-    p.add_argument("--steps", type=int, default=128, help="integrated gradients: steps (128)")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="SmoothGrad noise seed")
+    p.add_argument("--steps", type=int_range(1, 100000), default=128,
+                   help="integrated gradients: steps (128)")  # fmt: skip
     p.add_argument("--baseline", choices=("black", "blur"), default="black",
                    help="integrated gradients baseline (black)")  # fmt: skip
-    p.add_argument("--blur-sigma", type=float, default=10.0,
+    p.add_argument("--blur-sigma", type=finite_float(min=0, min_open=True, max=1000), default=10.0,
                    help="blurred baseline: Gaussian sigma in pixels (10)")  # fmt: skip
-    p.add_argument("--patch", type=int, default=32, help="occlusion patch side in pixels (32)")
-    p.add_argument("--stride", type=int, default=8, help="occlusion stride (8)")
-    p.add_argument("--fill", type=float, default=127.5, help="occlusion fill level (127.5)")
-    p.add_argument("--cmap", default="jet", help="matplotlib colour map (jet)")
-    p.add_argument("--opacity", type=float, default=0.5, help="overlay opacity of the map (0.5)")
-    p.add_argument("--size", type=int, default=None,
+    p.add_argument("--patch", type=image_side, default=32,
+                   help="occlusion patch side in pixels (32)")  # fmt: skip
+    p.add_argument("--stride", type=image_side, default=8, help="occlusion stride (8)")
+    p.add_argument("--fill", type=finite_float(min=0, max=255), default=127.5,
+                   help="occlusion fill level (127.5)")  # fmt: skip
+    p.add_argument("--cmap", type=colour_map, default="jet", help="matplotlib colour map (jet)")
+    p.add_argument("--opacity", type=finite_float(min=0, max=1), default=0.5,
+                   help="overlay opacity of the map (0.5)")  # fmt: skip
+    p.add_argument("--size", type=int_range(8, MAX_SIDE), default=None,
                    help="resize the image to SIZE x SIZE (default: the model's input size, "
                    "227 for size-free models)")  # fmt: skip
     add_model_args(p, classifier=True)
@@ -136,10 +148,12 @@ def run(args: argparse.Namespace) -> int:
     from convnet.inputgrad import attribution as at
 
     check_args(args)
+    check_out_dir(args.out)
     backend = load_model(args)
     pix, x = load_sized(backend, args.image, args.size)
     names = class_names(backend)
     probs = backend.predict_proba(x)[0]
+    check_scores(probs, args.image)
     print(f"top classes: {format_top(probs, names)}")
     c = int(probs.argmax()) if args.class_idx is None else args.class_idx
     backend.check_class(c, 1)

@@ -24,17 +24,26 @@ from typing import Any
 import numpy as np
 
 from convnet.commands._common import (
+    Watch,
     add_output_args,
+    check_out_dir,
+    check_scores,
     class_names,
+    finite_float,
     format_top,
+    int_range,
     label,
     load_input,
+    nonneg_float,
+    nonneg_int,
     save,
 )
 from convnet.commands._model import add_model_args, load_model
 from convnet.data.images import image_to_pixels
 
 ATTACKS = ("fgsm", "ifgsm", "deepfool", "cw")
+#: A perturbation in pixel levels: more than 0, at most the whole 0..255 range.
+LEVELS = finite_float(min=0, min_open=True, max=255)
 
 
 def register(subparsers: Any) -> None:
@@ -50,23 +59,26 @@ def register(subparsers: Any) -> None:
                         "default: fgsm with --eps (ifgsm with --iterations), a fooling image "
                         "with --target")  # fmt: skip
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--target", type=int, default=None, help="class to make the model predict")
-    g.add_argument("--eps", type=float, default=None, help="FGSM L-inf size in pixel levels")
-    p.add_argument("--label", type=int, default=None,
+    g.add_argument("--target", type=nonneg_int, default=None,
+                   help="class to make the model predict")  # fmt: skip
+    g.add_argument("--eps", type=LEVELS, default=None,
+                   help="FGSM L-inf size in pixel levels (0 < eps <= 255)")  # fmt: skip
+    p.add_argument("--label", type=nonneg_int, default=None,
                    help="class to move away from, untargeted attacks (default: the "
                         "clean top-1)")  # fmt: skip
-    p.add_argument("--iterations", type=int, default=0,
+    p.add_argument("--iterations", type=int_range(0, 100000), default=0,
                    help="with --eps: iterative FGSM steps (0 = one-step FGSM)")  # fmt: skip
-    p.add_argument("--step", type=float, default=1.0,
+    p.add_argument("--step", type=LEVELS, default=1.0,
                    help="iterative FGSM step in pixel levels (1)")  # fmt: skip
-    p.add_argument("--max-steps", type=int, default=100,
+    p.add_argument("--max-steps", type=int_range(1, 100000), default=100,
                    help="fooling image and DeepFool: step limit (100)")  # fmt: skip
-    p.add_argument("--overshoot", type=float, default=0.02, help="DeepFool overshoot (0.02)")
-    p.add_argument("--kappa", type=float, default=0.0,
+    p.add_argument("--overshoot", type=finite_float(min=0, max=10), default=0.02,
+                   help="DeepFool overshoot (0.02)")  # fmt: skip
+    p.add_argument("--kappa", type=nonneg_float, default=0.0,
                    help="CW confidence: logit margin of the result (0)")  # fmt: skip
-    p.add_argument("--search-steps", type=int, default=6,
+    p.add_argument("--search-steps", type=int_range(1, 100), default=6,
                    help="CW binary search steps over c (6)")  # fmt: skip
-    p.add_argument("--cw-steps", type=int, default=100,
+    p.add_argument("--cw-steps", type=int_range(1, 100000), default=100,
                    help="CW Adam steps per search step (100)")  # fmt: skip
     add_model_args(p, classifier=True)
     add_output_args(p, seed=False, progress=False)
@@ -129,20 +141,22 @@ def _verdict(res: Any, names: list[str] | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     _choose_attack(args)  # option errors before any work
+    check_out_dir(args.out)
     backend = load_model(args)
     space = backend.input_space
     x = load_input(backend, args.image)
     names = class_names(backend)
     probs = backend.predict_proba(x)[0]
+    check_scores(probs, args.image)
     print(f"clean prediction: {format_top(probs, names)}")
     lab = int(probs.argmax()) if args.label is None else args.label
     if args.target is None and lab != int(probs.argmax()):
         print(f"note: the clean top-1 is {label(int(probs.argmax()), names)}, not "
               f"{label(lab, names)}: the attack succeeds only if the top-1 changes")  # fmt: skip
     res = _attack(args, backend, x, lab)
+    Watch(space.to_pixels, "lower --eps or --step").check(res.x_adv, "the end")
     print(res.summary(names))
     print(_verdict(res, names))
-    args.out.mkdir(parents=True, exist_ok=True)
     clean = space.to_pixels(x)
     adv = space.to_pixels(res.x_adv)
     save(clean, args.out / "input.png")

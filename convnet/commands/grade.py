@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
+from convnet.commands._common import check_out_file
 from convnet.errors import ConvnetError
 
 
@@ -68,6 +70,11 @@ def _validate(args: argparse.Namespace) -> None:
         raise ConvnetError(f"--memory must be at least 64 MB, got {args.memory}")
     if args.max_output < 1:
         raise ConvnetError(f"--max-output must be >= 1, got {args.max_output}")
+    for option, path in (("--json", args.json_out), ("--csv", args.csv_out)):
+        if path:  # refused before any submission is graded
+            check_out_file(Path(path), option, "report" + Path(path).suffix)
+    if args.gradescope and not Path(args.gradescope).is_dir():
+        check_out_file(Path(args.gradescope), "--gradescope", "results.json")
     if args.exercise:
         get_exercise(args.exercise)
     if args.only and not expected_checks(args.exercise, args.only):

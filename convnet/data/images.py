@@ -18,6 +18,8 @@ from convnet.errors import DataError, DataNotFoundError
 
 __all__ = [
     "MAX_PIXELS",
+    "ImageTooLargeError",
+    "image_size_of",
     "load_image",
     "save_image",
     "to_nchw",
@@ -29,6 +31,20 @@ __all__ = [
 # 64 megapixels: far above any photo in the examples (the largest is 10 MP) yet small
 # enough that a hostile or mistaken file cannot take gigabytes once decoded to float32.
 MAX_PIXELS = 64_000_000
+
+
+
+class ImageTooLargeError(DataError):
+    """An image has more pixels than the limit (checked from its header, before decoding).
+
+    ``path``, ``width``, ``height`` and ``limit`` let a caller phrase its own fix (the
+    library's message names the ``max_pixels=`` argument; the CLI names no such option).
+    """
+
+    def __init__(self, message: str, path: Path, width: int, height: int, limit: int) -> None:
+        super().__init__(message)
+        self.path, self.width, self.height, self.limit = path, width, height, limit
+
 
 _RESAMPLE = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
 
@@ -51,30 +67,63 @@ def _size_hw(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
     return int(size[0]), int(size[1])
 
 
-def _open(path: str | os.PathLike, max_pixels: int | None, who: str):
-    """Open an image lazily, check its pixel count before decoding, apply EXIF rotation."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+def _open_lazy(path: str | os.PathLike, max_pixels: int | None, who: str):
+    """Open an image without decoding it; refuse a missing file, a non-image or a huge one."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     if not path.is_file():
         raise DataNotFoundError(f"{who}: image file {path} not found")
+    limit = MAX_PIXELS if max_pixels is None else max_pixels
     try:
-        img = Image.open(path)
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
+        with warnings.catch_warnings():
+            # our own limit is checked below; Pillow's warning would be a second message
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+    except Image.DecompressionBombError as e:
+        raise ImageTooLargeError(
+            f"{who}: {path} is far over the limit of {limit / 1e6:.1f} megapixels ({e})",
+            path, 0, 0, limit,
+        ) from e
+    except (UnidentifiedImageError, OSError, ValueError) as e:
         raise DataError(f"{who}: {path} is not a readable image ({e})") from e
     w, h = img.size
-    limit = MAX_PIXELS if max_pixels is None else max_pixels
     if w * h > limit:
         img.close()
-        raise DataError(
+        raise ImageTooLargeError(
             f"{who}: {path} is {w}x{h} = {w * h / 1e6:.1f} megapixels, over the limit of "
-            f"{limit / 1e6:.1f} megapixels; pass max_pixels= to allow it or shrink the image"
+            f"{limit / 1e6:.1f} megapixels; pass max_pixels= to allow it or shrink the image",
+            path, w, h, limit,
         )
+    return img
+
+
+def image_size_of(path: str | os.PathLike, max_pixels: int | None = None) -> tuple[int, int]:
+    """(height, width) of an image file, read from its header (nothing is decoded).
+
+    Raises DataNotFoundError, DataError (not an image) or ImageTooLargeError (over
+    ``max_pixels``, default ``MAX_PIXELS``), as :func:`load_image` does.
+    """
+    img = _open_lazy(path, max_pixels, "image_size_of")
+    try:
+        w, h = img.size
+    finally:
+        img.close()
+    return h, w
+
+
+def _open(path: str | os.PathLike, max_pixels: int | None, who: str):
+    """Open an image lazily, check its pixel count before decoding, apply EXIF rotation."""
+    from PIL import Image, ImageOps
+
+    img = _open_lazy(path, max_pixels, who)
     try:
         # phone photos store their rotation in EXIF; honour it so digits are upright
         img = ImageOps.exif_transpose(img)
         img.load()
-    except (OSError, Image.DecompressionBombError) as e:
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise DataError(f"{who}: cannot decode {path} ({e})") from e
     return img
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from convnet.backend import Backend
+from convnet.errors import NonFiniteError
 from convnet.inputgrad.objectives import Objective
 from convnet.inputgrad.param import InputParam
 from convnet.inputgrad.transforms import Clip, Transform, resize_bilinear, tile_bounds
@@ -149,6 +150,21 @@ class _Stop(Exception):
     """The callback asked to stop (raised through scipy's L-BFGS)."""
 
 
+def _non_finite(step: int, value: float, first: bool) -> NonFiniteError:
+    if first and not np.isfinite(value):  # NaN before any update: the model, not the step
+        err = NonFiniteError(
+            f"render: the objective is {value} on the start image, so the image became NaN "
+            "at step 0: the model's weights (or the start image) hold NaN or Inf"
+        )
+    else:
+        err = NonFiniteError(
+            f"render: the image became NaN or Inf at step {step} (objective value "
+            f"{value:.4g}); a smaller learning rate or step size keeps it finite"
+        )
+    err.at_start = first and not np.isfinite(value)  # type: ignore[attr-defined]
+    return err
+
+
 class _Run:
     """What one render call shares across steps and octaves: evaluation and bookkeeping."""
 
@@ -186,7 +202,13 @@ class _Run:
         return value, param.grad(self.space, g)
 
     def tick(self, step: int, param: Any, value: float) -> bool:
-        """Record a step; True if the callback asks to stop."""
+        """Record a step; True if the callback asks to stop.
+
+        Raises NonFiniteError when the step left NaN or Inf in the parameters: every later
+        step would compute on NaN and the result would be a black (or empty) image.
+        """
+        if not np.all(np.isfinite(param.params)):
+            raise _non_finite(step, value, first=not self.history)
         self.history.append(value)
         self.bar.update(1)
         self.bar.set_postfix(value=f"{value:.4g}")

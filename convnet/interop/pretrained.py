@@ -206,12 +206,31 @@ def _weights_source(
         return path, None
     fname = weights_file(name, include_top, alpha, input_shape)
     if os.environ.get("CONVNET_OFFLINE") == "1":
-        raise DataNotFoundError(
-            f"keras_model({name!r}): ImageNet weights {fname} not found and "
-            f"CONVNET_OFFLINE=1: put the file at {keras_cache_dir() / fname} "
-            f"(set KERAS_HOME to choose the folder) or pass weights=PATH"
-        )
+        raise _missing_weights(name, fname, "CONVNET_OFFLINE=1 forbids the download")
     return None, "imagenet"  # let Keras download it into its cache
+
+
+def _missing_weights(name: str, fname: str, why: str) -> DataNotFoundError:
+    """Where to put the ImageNet weights file, in words for Python and command-line users."""
+    return DataNotFoundError(
+        f"keras:{name}: ImageNet weights {fname} not found and {why}: put the file at "
+        f"{keras_cache_dir() / fname} (KERAS_HOME chooses the folder), or pass another "
+        "weights file (weights=PATH in Python, --weights PATH on the command line; "
+        "--weights none for random weights)"
+    )
+
+
+def _is_download_error(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) or "URL fetch failure" in str(exc)
+
+
+def _download_error(name: str, fname: str, exc: Exception) -> DataNotFoundError:
+    # Keras reports a failed download as a bare Exception ("URL fetch failure on ..."),
+    # chained through several others; keep only its last line.
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    if len(reason) > 200:
+        reason = reason[:200] + "..."
+    return _missing_weights(name, fname, f"the download failed ({reason})")
 
 
 def build_keras_model(
@@ -252,7 +271,13 @@ def build_keras_model(
         kwargs["input_shape"] = input_shape
     if name in ("mobilenet", "mobilenet_v2"):
         kwargs["alpha"] = alpha
-    model = ctor(**kwargs)
+    try:
+        model = ctor(**kwargs)
+    except Exception as exc:  # Keras raises a bare Exception for a failed download
+        if keras_weights != "imagenet" or not _is_download_error(exc):
+            raise
+        fname = weights_file(name, include_top, alpha, input_shape)
+        raise _download_error(name, fname, exc) from None
     if path is not None:
         # The same call Keras makes after its own download, so the result is identical.
         model.load_weights(str(path))

@@ -11,6 +11,7 @@ up to 2x on a few cores (and far more on a loaded machine); see ``convnet._threa
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -44,7 +45,8 @@ class Workspace(threading.local):
         self.buffers: dict[tuple[str, str], np.ndarray] = {}
 
     def get(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        size = int(np.prod(shape))
+        # math.prod: np.prod on a tuple costs ~25 us, and a training step asks hundreds of times
+        size = math.prod(shape)
         key = (name, np.dtype(dtype).str)
         buf = self.buffers.get(key)
         if buf is None or buf.size < size:

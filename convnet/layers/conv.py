@@ -30,7 +30,12 @@ import numpy as np
 from convnet.errors import LayerInputError
 from convnet.layers.conv_im2col import conv_backward_im2col, conv_forward_im2col
 from convnet.layers.conv_naive import conv_backward_naive, conv_forward_naive
-from convnet.layers.conv_numba import NUMBA_AVAILABLE, conv_backward_numba, conv_forward_numba
+from convnet.layers.conv_numba import (
+    NUMBA_AVAILABLE,
+    conv_backward_numba,
+    conv_backward_params_numba,
+    conv_forward_numba,
+)
 from convnet.layers.conv_winograd import (
     conv_backward_winograd,
     conv_forward_winograd,
@@ -149,3 +154,20 @@ def conv_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarra
             f"{sorted(backends)}), got {type(cache).__name__} tagged {tag!r}"
         )
     return backends[tag][1](dout, cache)
+
+
+def conv_backward_params(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """The parameter gradients of :func:`conv_backward` only, without ``dx``.
+
+    For a layer that sees the input data: training needs its ``dw`` and ``db``, and nobody
+    uses the gradient with respect to the images (on a C=3 7x7 first layer that gradient is
+    about as much work as the forward pass). Inputs as :func:`conv_backward`.
+
+    Returns a tuple of:
+    - dw: shape (F, C, HH, WW); db: shape (F,).
+    """
+    tag = cache[0] if isinstance(cache, tuple) and cache else None
+    if tag == "numba":
+        return conv_backward_params_numba(dout, cache)
+    _, dw, db = conv_backward(dout, cache)
+    return dw, db

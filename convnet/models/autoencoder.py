@@ -324,7 +324,7 @@ class _DeterministicAutoencoder(_AutoencoderBase):
         loss, dout = self._reconstruction_loss(out, target)
         if not backward:
             return float(loss)
-        self.encoder.backward(self.decoder.backward(dout))
+        self.encoder.backward(self.decoder.backward(dout), input_grad=False)
         grads = self._collect_grads()
         return loss + self._l2(grads), grads
 
@@ -484,7 +484,7 @@ class VAE(_AutoencoderBase):
         # z = mu + exp(logvar / 2) * eps: dz/dmu = 1, dz/dlogvar = eps * exp(logvar / 2) / 2.
         dmu = dz + w_kl * dmu_kl
         dlogvar = dz * noise * 0.5 * sigma + w_kl * dlogvar_kl
-        self.encoder.backward(np.concatenate([dmu, dlogvar], axis=1))
+        self.encoder.backward(np.concatenate([dmu, dlogvar], axis=1), input_grad=False)
         grads = self._collect_grads()
         loss = float(loss) + self._l2(grads)
         self.last_terms = {"bce": float(bce), "kl": float(kl), "loss": loss}

@@ -34,6 +34,7 @@ import numpy as np
 from convnet import layers as L
 from convnet.errors import LayerInputError
 from convnet.layers._geometry import out_size, transpose_out_size
+from convnet.layers.conv import conv_backward_params
 from convnet.models.init import as_generator, init_weight
 
 __all__ = [
@@ -151,6 +152,12 @@ class Module:
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def backward_params(self, dout: np.ndarray) -> None:
+        """Fill ``grads`` from ``dout`` without the input gradient (the model's first layer
+        in training: nobody uses the gradient with respect to the data). Layers whose input
+        gradient is expensive override this; the default runs :meth:`backward`."""
+        self.backward(dout)
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """Shape of the output for an input of ``input_shape`` (both WITHOUT the batch axis)."""
@@ -348,6 +355,12 @@ class Conv2D(_Weighted):
 
     def _args(self) -> tuple:
         return (self.conv_param,)
+
+    def backward_params(self, dout: np.ndarray) -> None:
+        self._check_cache()
+        with self._errors_named():
+            dw, db = conv_backward_params(self._as_input(dout), self.cache)
+        self.grads["W"], self.grads["b"] = dw, db
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -446,7 +446,8 @@ class Sequential:
             )
         return dout
 
-    def _backward_from(self, douts: dict[int, np.ndarray]) -> np.ndarray:
+    def _backward_from(self, douts: dict[int, np.ndarray],
+                       input_grad: bool = True) -> np.ndarray | None:
         top = max(douts)
         for layer in self.layers[top + 1:]:
             layer.zero_grads()  # no gradient reaches them: do not leave stale ones
@@ -454,20 +455,26 @@ class Sequential:
         for i in range(top, -1, -1):
             if i in douts:
                 grad = douts[i] if grad is None else grad + douts[i]
+            if i == 0 and not input_grad and hasattr(self.layers[0], "backward_params"):
+                self.layers[0].backward_params(grad)
+                return None
             grad = self.layers[i].backward(grad)
         return grad
 
-    def backward(self, dout: np.ndarray, from_: str | None = None) -> np.ndarray:
+    def backward(self, dout: np.ndarray, from_: str | None = None,
+                 input_grad: bool = True) -> np.ndarray | None:
         """Backpropagate ``dout``, the gradient of the output of layer ``from_`` (default: the
         deepest layer of the last forward pass), to the input.
 
         Fills ``grads`` of that layer and every earlier one (later layers' grads are zeroed)
-        and returns ``dx`` with the input's shape ``(N, *input_shape)``.
+        and returns ``dx`` with the input's shape ``(N, *input_shape)``. With
+        ``input_grad=False`` the first layer computes its parameter gradients only and
+        ``None`` is returned: what training needs, without the gradient w.r.t. the data.
         """
         i = self._depth if from_ is None else self._layer_index(from_)
         if i < 0:
             raise RuntimeError(f"{self.name}: backward called before forward")
-        return self._backward_from({i: self._check_dout(i, dout)})
+        return self._backward_from({i: self._check_dout(i, dout)}, input_grad)
 
     def backward_layers(self, douts: Mapping[str, np.ndarray]) -> np.ndarray:
         """Backpropagate gradients arriving at several layers at once (``{name: dout}``, each
@@ -500,7 +507,7 @@ class Sequential:
             raise ValueError(f"{self.name}: model has no loss (loss=None); pass y=None")
         scores = self.forward(X, train=True)
         data_loss, dscores = LOSSES[self.loss_name](scores, y)
-        self.backward(dscores)
+        self.backward(dscores, input_grad=False)
         loss = float(data_loss)
         if self.reg:
             grads = self.grads
@@ -573,12 +580,48 @@ class Sequential:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"model file not found: {path}")
+        if path.is_dir():
+            raise CheckpointError(f"{path} is a folder, not a .npz model file")
         try:
             with np.load(path, allow_pickle=False) as z:
                 return {k: z[k] for k in z.files}
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-            # a 0-byte file raises EOFError, a truncated one BadZipFile
-            raise CheckpointError(f"{path}: not a readable .npz model file ({exc})") from None
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+            # empty (EOFError), truncated (BadZipFile), not an .npz (ValueError), a pickle
+            what = "empty" if path.stat().st_size == 0 else "not a readable .npz model file"
+            why = ("it holds pickled Python objects, which are never loaded" if "pickle" in str(exc)
+                   else f"{type(exc).__name__}: {exc}")  # fmt: skip
+            raise CheckpointError(f"{path}: {what} ({why}); save the model again") from exc
+
+    @staticmethod
+    def _config_of(path: str | os.PathLike, data: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        """The architecture stored in ``data['__config__']``, checked enough to build."""
+        try:
+            config = json.loads(str(data["__config__"]))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            msg = f"{path}: the __config__ entry is not valid JSON ({exc})"
+            raise CheckpointError(msg) from exc
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            raise CheckpointError(f"{path}: __config__ has no 'layers' list")
+        return config
+
+    @staticmethod
+    def _build(path: str | os.PathLike, config: Mapping[str, Any]) -> Sequential:
+        """``from_config`` with a message naming the file and the layer that cannot be built."""
+        try:
+            return Sequential.from_config(config)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            culprit = "the model"
+            for i, cfg in enumerate(config["layers"]):  # only on failure: find the layer
+                try:
+                    layer_from_config(dict(cfg))
+                except Exception:  # noqa: BLE001 - any failure names this layer
+                    cfg = cfg if isinstance(cfg, dict) else {}
+                    culprit = f"layer {cfg.get('name', f'#{i}')!r} ({cfg.get('class', '?')})"
+                    break
+            raise CheckpointError(
+                f"{path}: {culprit} cannot be built from its config ({exc}); the file is "
+                "damaged or was written by another version: save the model again"
+            ) from exc
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Sequential:
@@ -586,6 +629,10 @@ class Sequential:
 
         Returns a ``Sequential`` (named models are saved as their layers, so they come back
         as a plain ``Sequential`` with the same layers and names).
+
+        Raises FileNotFoundError (no file) or CheckpointError naming the file: empty,
+        truncated or not an .npz; no or invalid ``__config__``; a layer config that does not
+        build (e.g. a missing field); weights that do not match.
         """
         data = cls._read_npz(path)
         if "__config__" not in data:
@@ -593,17 +640,7 @@ class Sequential:
                 f"{path}: no __config__ architecture in this file; build the model in code and "
                 "use model.load_weights(path)"
             )
-        try:
-            config = json.loads(str(data["__config__"]))
-            model = Sequential.from_config(config)
-        except CheckpointError:
-            raise
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            # a config edited by hand or from another version: name the file, not a traceback
-            raise CheckpointError(
-                f"{path}: the stored architecture does not build a model ({type(exc).__name__}: "
-                f"{exc})"
-            ) from None
+        model = cls._build(path, cls._config_of(path, data))
         model.load_state_dict(data, source=str(path))
         return model
 

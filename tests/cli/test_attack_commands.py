@@ -110,7 +110,7 @@ def test_dream_zoom_errors(files, capsys, tmp_path):
     base = ["dream", rgb, "--layers", "fire2", "--model", "squeezenet", "--weights", "none",
             "--size", "48", "--steps", "1", "--no-progress", "--out", str(tmp_path)]  # fmt: skip
     assert main([*base, "--zoom", "1.0"]) == 2
-    assert "--zoom must be > 1" in capsys.readouterr().err
+    assert "argument --zoom: must be a finite number > 1" in capsys.readouterr().err
     assert main([*base, "--zoom", "1.3", "--zoom-steps", "0"]) == 2
-    assert "--zoom-steps >= 1" in capsys.readouterr().err
+    assert "argument --zoom-steps: must be an integer >= 1" in capsys.readouterr().err
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
