@@ -49,6 +49,7 @@ BASE = {
     "exercise start": ["exercise", "start", "{exercise}"],
     "exercise list": ["exercise", "list"],
     "compare": ["compare", "--model", "{tiny}"],
+    "predict": ["predict", "{img}", "--model", "{tiny}"],
 }  # fmt: skip
 # Commands whose output goes to a folder given by --out (the case's "{out}" unless it says).
 OUT_FOLDER = {"saliency", "classviz", "fool", "features", "dream", "style", "train",
@@ -194,6 +195,11 @@ CASES = [
     ("saliency", ["--model", "squeezenet", "--weights", "{trunc}"], ("{trunc}",)),
     ("saliency", ["--model", "{tiny}", "--weights", "{tiny}"], ("weights do not apply",)),
     ("saliency", ["@img={missing}.png"], ("{missing}.png", "does not exist")),
+    ("predict", ["@img={missing}.png"], ("{missing}.png", "does not exist")),
+    ("predict", ["@img={notimg}"], ("{notimg}", "not a readable image")),
+    ("predict", ["@img={big}"], ("{big}",)),
+    ("predict", ["--top", "0"], ("--top",)),
+    ("predict", ["--model", "{trunc}"], ("{trunc}",)),
     ("fool", ["@img={dir}"], ("{dir}", "is a folder")),
     ("saliency", ["@img={notimg}"], ("{notimg}", "not a readable image")),
     ("fool", ["@img={emptyimg}"], ("{emptyimg}", "not a readable image")),
