@@ -30,6 +30,7 @@ COMMANDS = (
     "exercise",
     "grade",
     "train",
+    "predict",
     "compare",
     "saliency",
     "explain",

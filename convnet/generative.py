@@ -46,9 +46,19 @@ def train_autoencoder(
     verbose: bool = True,
     data: dict[str, np.ndarray] | None = None,
     checkpoint_path: str | Path | None = None,
+    resume: bool = False,
+    divergence_factor: float | None = 10.0,
 ) -> tuple[_AutoencoderBase, dict[str, np.ndarray], dict[str, Any]]:
-    """Train a ``kind`` ('dense' | 'conv' | 'vae') model with Adam; return model, data, history."""
+    """Train a ``kind`` ('dense' | 'conv' | 'vae') model with Adam; return model, data, history.
+
+    With ``checkpoint_path`` the training state is written before the first step and after
+    every epoch; ``resume=True`` continues from it (bit for bit; ``epochs`` may grow).
+    ``divergence_factor`` goes to the Solver's loss guard (None disables it).
+    """
     from convnet.solver import Solver
+
+    if resume and checkpoint_path is None:
+        raise ValueError("train_autoencoder: resume=True needs checkpoint_path")
 
     if data is None:
         data = load_mnist_unit(subset)
@@ -56,10 +66,16 @@ def train_autoencoder(
     if kind == "vae":
         kwargs.update(beta=beta, course_loss=course_loss)
     model = build_autoencoder(kind, **kwargs)
+    solver_data = {"X_train": data["X_train"], "y_train": data["X_train"],
+                   "X_val": data["X_test"][:1000], "y_val": data["X_test"][:1000]}
+    if resume:
+        solver = Solver.resume(checkpoint_path, model, solver_data, verbose=verbose,
+                               num_epochs=epochs)
+        solver.train()
+        return model, data, {"loss_history": list(solver.loss_history)}
     solver = Solver(
         model,
-        {"X_train": data["X_train"], "y_train": data["X_train"],
-         "X_val": data["X_test"][:1000], "y_val": data["X_test"][:1000]},
+        solver_data,
         update_rule="adam",
         optim_config={"learning_rate": lr},
         batch_size=batch_size,
@@ -68,6 +84,7 @@ def train_autoencoder(
         checkpoint_path=checkpoint_path,
         seed=seed,
         verbose=verbose,
+        divergence_factor=divergence_factor,
     )
     solver.train()
     return model, data, {"loss_history": list(solver.loss_history)}

@@ -4,7 +4,9 @@ The grammar, shared by every ``convnet`` subcommand that takes ``--model`` and u
 Python::
 
     squeezenet          SqueezeNet v1.1 with its ImageNet weights (NumPy backend)
-    PATH.npz            a model written by ``Sequential.save`` (NumPy backend)
+    PATH.npz            a model written by ``Sequential.save`` (NumPy backend; fed in the
+                        input space the file records, e.g. [0, 1] grey for a model that
+                        ``convnet train mnist`` wrote)
     keras:NAME          a ``keras.applications`` model, e.g. keras:mobilenet_v2 (TF backend)
     keras-file:PATH     a Keras classifier saved in a .keras / .h5 file (TF backend)
 
@@ -80,7 +82,8 @@ def _npz_backend(path: Path, space: InputSpace | None) -> Backend:
     if space is None:
         space = getattr(model, "input_space", None)
     if space is None:
-        # a user's model records no preprocessing: MNIST-style grey in [-1, 1], else RGB [0, 1]
+        # files written before models recorded their input space: MNIST-style grey in
+        # [-1, 1] (the one-convolution MNIST network), else RGB [0, 1]
         shape = model.input_shape
         grey = shape is not None and shape[0] == 1
         space = InputSpace.mnist_minus1_1() if grey else InputSpace.unit_rgb()
@@ -111,8 +114,9 @@ def load_backend(
       ``convnet.interop.pretrained.MODEL_NAMES``) or ``"keras-file:PATH"`` (a .keras/.h5
       file; default input space RGB/grey [0, 1] by channel count).
     - input_space: name of an ``INPUT_SPACES`` preset overriding the model's own
-      preprocessing (for .npz models without one: grey [-1, 1] for one channel, RGB [0, 1]
-      for three).
+      preprocessing. A .npz model uses the space its file records (``Sequential.save``
+      writes ``model.input_space``); files without one get grey [-1, 1] for one channel,
+      RGB [0, 1] for three.
     - alpha: width multiplier of keras:mobilenet / keras:mobilenet_v2 (e.g. 0.25).
     - weights: ``"imagenet"`` (default), a weights file, or None / ``"none"`` (random
       initialisation). For squeezenet a SqueezeNet ``.npz``, for keras: a Keras weights

@@ -185,3 +185,80 @@ def test_resume_into_wrong_model_says_what_differs(tmp_path):
         Solver.resume(ck, other, data)
     with pytest.raises(FileNotFoundError):
         Solver.resume(tmp_path / "nope.npz", other, data)
+
+
+class Quadratic:
+    """loss = |w|^2 with gradient 2w: SGD at rate 1.5 maps w to -2w, so the loss grows 4x per
+    step and stays finite for hundreds of steps (a blow-up the NaN guard does not see)."""
+
+    def __init__(self):
+        self.params = {"w": np.ones(4)}
+
+    def loss(self, X, y=None):
+        if y is None:
+            return np.zeros((len(X), 3))
+        w = self.params["w"]
+        return float(np.sum(w * w)), {"w": 2 * w}
+
+
+def quadratic_data():
+    return {"X_train": np.zeros((40, 2), np.float32), "y_train": np.arange(40) % 3}
+
+
+def test_divergence_guard_stops_a_finite_blowup(tmp_path):
+    ck = tmp_path / "ck.npz"
+    solver = Solver(Quadratic(), quadratic_data(), update_rule="sgd",
+                    optim_config={"learning_rate": 1.5}, batch_size=4, num_epochs=3,
+                    verbose=False, checkpoint_path=ck)
+    with pytest.raises(TrainingDivergedError) as exc:
+        solver.train()
+    msg = str(exc.value)
+    # first applied at the warm-up's end: 10 iterations, the loss then 4**9 times its start
+    assert solver.iteration == 9 and "iteration 10" in msg
+    assert "starting level 4" in msg and "moving average" in msg
+    assert "Lower the learning rate (e.g. to 0.15)" in msg and str(ck) in msg
+    assert all(np.isfinite(v) for v in solver.loss_history)
+    resumed = Solver.resume(ck, Quadratic(), quadratic_data(), verbose=False)
+    assert resumed.iteration == 0  # the checkpoint kept is the last good one
+
+
+def test_divergence_guard_can_be_disabled_or_loosened():
+    kw = dict(update_rule="sgd", optim_config={"learning_rate": 1.5}, batch_size=4,
+              num_epochs=2, verbose=False)
+    solver = Solver(Quadratic(), quadratic_data(), divergence_factor=None, **kw).train()
+    assert solver.iteration == 20 and solver.loss_history[-1] == 4.0 * 4**19
+    # a larger factor fires later: 1e6 times the start needs about 13 more steps of 4x
+    with pytest.raises(TrainingDivergedError):
+        Solver(Quadratic(), quadratic_data(), divergence_factor=1e6, **kw).train()
+    for bad in (1.0, 0.5, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="divergence_factor"):
+            Solver(Quadratic(), quadratic_data(), divergence_factor=bad, **kw)
+
+
+def test_divergence_guard_after_resume_fires_where_the_whole_run_would(tmp_path):
+    kw = dict(update_rule="sgd", optim_config={"learning_rate": 1.5}, batch_size=4,
+              num_epochs=3, verbose=False, checkpoint_every=3)
+    ck = tmp_path / "ck.npz"
+    s = Solver(Quadratic(), quadratic_data(), checkpoint_path=ck, callbacks=[StopAt(7)], **kw)
+    with pytest.raises(KeyboardInterrupt):
+        s.train()
+    resumed = Solver.resume(ck, Quadratic(), quadratic_data(), verbose=False)
+    assert resumed.iteration == 6
+    with pytest.raises(TrainingDivergedError, match="iteration 10 "):
+        resumed.train()
+
+
+def test_divergence_guard_floor_is_the_chance_loss():
+    """A run that starts far below ln(C) (a trained model) may wobble above its first loss:
+    the reference is then ln(C), not the tiny first loss."""
+
+    class Wobble(Quadratic):
+        def __init__(self):
+            self.params = {"w": np.full(4, 0.01)}  # first loss 4e-4, ln 3 = 1.1
+
+    s = Solver(Wobble(), quadratic_data(), update_rule="sgd",
+               optim_config={"learning_rate": 1.5}, batch_size=4, num_epochs=1, verbose=False)
+    with pytest.raises(TrainingDivergedError, match=r"starting level 1\.099"):
+        s.train()
+    # ten times the first loss was passed at the third step; the guard waited for ln(3)
+    assert s.loss_history[2] > 10 * s.loss_history[0] and s.loss_history[-1] > 10 * np.log(3)

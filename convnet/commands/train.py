@@ -3,16 +3,20 @@
     convnet train mnist --epochs 1                        # BasicConvNet, all 50000 digits
     convnet train mnist --subset 40 --epochs 100          # overfit 40 digits (a sanity check)
     convnet train cifar10 --model basic --epochs 5 --out runs/cifar
+    convnet train cifar10 --model basic --epochs 5 --out runs/cifar --resume   # after Ctrl-C
 
-Writes to ``--out``: ``model.npz`` (loads with ``Sequential.load``), ``curves.png`` (loss;
-train/validation accuracy), ``filters.png`` (the first conv layer's weights) and
-``summary.json`` (settings, accuracies, times, histories). Prints per-epoch progress and the
-final test accuracy. The same as a function: ``convnet.training.run_training``.
+Writes to ``--out``: ``run.json`` (settings) and ``checkpoint.npz`` (the training state,
+rewritten after every epoch) from the start; at the end ``model.npz`` (loads with
+``Sequential.load``), ``curves.png`` (loss; train/validation accuracy), ``filters.png`` (the
+first conv layer's weights) and ``summary.json`` (settings, architecture, accuracies, times,
+histories). Prints per-epoch progress and the final test accuracy. The same as a function:
+``convnet.training.run_training``.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +54,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--reg", type=float, default=0.0, help="L2 strength")
     p.add_argument("--subset", type=int, default=None,
                    help="train on the first N training images only (e.g. 40)")
-    p.add_argument("--filters", type=int, default=None, help="conv filters (basic: 32)")
-    p.add_argument("--filter-size", type=int, default=None, help="conv filter size (basic: 5)")
-    p.add_argument("--hidden", type=int, default=None,
-                   help="hidden units (basic: 100; fc: comma-separated list, default 100)")
+    p.add_argument("--filters", type=int, default=None,
+                   help="conv filters (basic, threelayer: 32; mnistconv: 5)")
+    p.add_argument("--filter-size", type=int, default=None,
+                   help="conv filter size (basic: 5; threelayer: 7; mnistconv: 11)")
+    p.add_argument("--hidden", default=None, metavar="H[,H...]",
+                   help="hidden units (basic, threelayer: 100; fc: a comma-separated list "
+                        "of layer sizes such as 100,50, default 100)")
     p.add_argument("--test-samples", type=int, default=None,
                    help="evaluate on the first N test images only (default: all 10000)")
     p.add_argument("--val-samples", type=int, default=None,
@@ -61,18 +68,35 @@ def register(subparsers: Any) -> None:
                         "images (default: all)")
     p.add_argument("--seed", type=int, default=0, help="initialisation and batch order")
     p.add_argument("--out", type=Path, default=Path("runs/train"),
-                   help="folder for model.npz, curves.png, filters.png, summary.json")
+                   help="run folder: run.json and checkpoint.npz (every epoch), then "
+                        "model.npz, curves.png, filters.png, summary.json (default runs/train)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run in --out from its last checkpoint "
+                        "(same options; --epochs may grow)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace another run already in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    run_training(
-        dataset=args.dataset, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, update=args.update, lr_decay=args.lr_decay, reg=args.reg,
-        subset=args.subset, filters=args.filters, filter_size=args.filter_size,
-        hidden=args.hidden, test_samples=args.test_samples, val_samples=args.val_samples,
-        seed=args.seed, out=args.out,
-        verbose=not args.quiet,
-    )
+    try:
+        run_training(
+            dataset=args.dataset, model=args.model, epochs=args.epochs,
+            batch_size=args.batch_size, lr=args.lr, update=args.update, lr_decay=args.lr_decay,
+            reg=args.reg, subset=args.subset, filters=args.filters,
+            filter_size=args.filter_size, hidden=args.hidden, test_samples=args.test_samples,
+            val_samples=args.val_samples, seed=args.seed, out=args.out,
+            verbose=not args.quiet, resume=args.resume, overwrite=args.overwrite,
+        )
+    except KeyboardInterrupt:
+        interrupted_hint(args.out)
+        raise
     return 0
+
+
+def interrupted_hint(out: Path) -> None:
+    """After Ctrl-C: say where the last checkpoint is and how to continue from it."""
+    if (out / "checkpoint.npz").is_file():
+        print(f"convnet: the last checkpoint is in {out / 'checkpoint.npz'}; run the same "
+              "command with --resume to continue", file=sys.stderr)

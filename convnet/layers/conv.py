@@ -86,6 +86,17 @@ def get_conv_backend() -> str:
     return "numba" if "numba" in CONV_BACKENDS else "im2col"
 
 
+#: Cache tag of a float16 convolution computed in float32: ``(_HALF, float32 cache)``.
+_HALF = "float16-via-float32"
+
+
+def _all_half(*arrays: np.ndarray) -> bool:
+    """True when every array is floating and their common dtype is float16."""
+    dtypes = [np.asarray(a).dtype for a in arrays]
+    return (all(np.issubdtype(d, np.floating) for d in dtypes)
+            and np.result_type(*dtypes) == np.float16)
+
+
 def select_conv_backend(x_shape: tuple, w_shape: tuple, conv_param: dict) -> str:
     """Name of the backend ``conv_forward`` uses for these shapes (see the module docstring)."""
     name = get_conv_backend()
@@ -100,16 +111,23 @@ def conv_forward(
     """Forward pass of a convolutional layer with the fastest available backend.
 
     Inputs:
-    - x: input data of shape (N, C, H, W), float32 or float64.
+    - x: input data of shape (N, C, H, W), float16, float32 or float64.
     - w: filter weights of shape (F, C, HH, WW).
     - b: biases of shape (F,).
     - conv_param: {'stride': s, 'pad': p, 'dilation': d (optional, default 1)}.
 
     Returns a tuple of:
     - out: output of shape (N, F, H', W'), H' = 1 + (H + 2p - d*(HH-1) - 1) // s, likewise W';
-      same dtype as the inputs.
+      same dtype as the inputs (float16 inputs are computed in float32 and the result
+      rounded to float16).
     - cache: for :func:`conv_backward`; ``cache[0]`` names the backend that made it.
     """
+    if _all_half(x, w, b):
+        # The compiled kernels exist for float32 and float64 only. float16 values are exact
+        # in float32, which also accumulates the sums more accurately; the result is
+        # rounded back so that the layer keeps the dtype it was given.
+        out, cache = conv_forward(*(np.asarray(a, np.float32) for a in (x, w, b)), conv_param)
+        return out.astype(np.float16), (_HALF, cache)
     name = select_conv_backend(np.shape(x), np.shape(w), conv_param)
     return _all_backends()[name][0](x, w, b, conv_param)
 
@@ -125,6 +143,10 @@ def conv_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarra
     - dx: shape (N, C, H, W); dw: shape (F, C, HH, WW); db: shape (F,).
     """
     tag = cache[0] if isinstance(cache, tuple) and cache else None
+    if tag == _HALF and len(cache) == 2:
+        d = np.asarray(dout)
+        d = d.astype(np.float32) if np.issubdtype(d.dtype, np.floating) else d
+        return tuple(g.astype(np.float16) for g in conv_backward(d, cache[1]))  # type: ignore[return-value]
     backends = _all_backends()
     if not isinstance(tag, str) or tag not in backends:
         raise LayerInputError(

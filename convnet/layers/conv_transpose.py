@@ -45,19 +45,24 @@ def conv_transpose_forward(
       'dilation': d (default 1)}.
 
     Returns a tuple of:
-    - out: output of shape (N, C, H', W'), H' = (H-1)*s - 2p + d*(HH-1) + 1 + op; same dtype.
+    - out: output of shape (N, C, H', W'), H' = (H-1)*s - 2p + d*(HH-1) + 1 + op; same dtype
+      (float16 is computed in float32 and rounded back).
     - cache: ('conv_transpose', x, w, b, conv_param) for :func:`conv_transpose_backward`.
     """
     layer = "conv_transpose_forward"
     x, w, b = (check_float(layer, n, a) for n, a in (("x", x), ("w", w), ("b", b)))
     g = conv_transpose_geometry(layer, x, w, b, conv_param)
     dtype = np.result_type(x.dtype, w.dtype, b.dtype)
-    x = np.ascontiguousarray(x, dtype=dtype)
-    w = np.ascontiguousarray(w, dtype=dtype)
+    # The kernels exist for float32/float64: float16 is computed in float32 (exact for its
+    # values) and rounded back. b keeps the given dtype in the cache, which tells backward
+    # the dtype to return.
+    work = np.float32 if dtype == np.float16 else dtype
+    x = np.ascontiguousarray(x, dtype=work)
+    w = np.ascontiguousarray(w, dtype=work)
     b = b.astype(dtype, copy=False)
     out = conv_data_grad(x, w, g)
     out += b[None, :, None, None]
-    return out, ("conv_transpose", x, w, b, dict(conv_param))
+    return out.astype(dtype, copy=False), ("conv_transpose", x, w, b, dict(conv_param))
 
 
 def conv_transpose_backward(
@@ -84,4 +89,5 @@ def conv_transpose_backward(
     # gradient is the convolution's weight gradient with input dout and output-gradient x.
     dw, _ = conv_weight_grad(dout, x, g)
     db = dout.sum(axis=(0, 2, 3))
-    return dx, dw, db
+    given = b.dtype  # float16 layers computed in float32 return float16
+    return dx.astype(given, copy=False), dw.astype(given, copy=False), db.astype(given, copy=False)

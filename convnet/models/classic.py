@@ -198,7 +198,8 @@ class MnistConvNet(Sequential):
             Flatten(name="flatten"),
             Dense(f * ho * wo, num_classes, name="out", dtype=dtype, init=init, seed=rng),
         ]
-        super().__init__(layers, input_shape=dims, loss="softmax", reg=reg, name=name)
+        super().__init__(layers, input_shape=dims, loss="softmax", reg=reg, name=name,
+                         input_space="mnist_minus1_1" if dims[0] == 1 else None)
 
     @staticmethod
     def preprocess(images: np.ndarray, dtype: Any = np.float32) -> np.ndarray:

@@ -9,6 +9,7 @@ See docs/internals.md ("Layer objects and Sequential") for the contract::
     acts = model.forward_layers(X, ["conv1", "fc1"])
     dx = model.backward_layers({"conv1": d1, "fc1": d2})   # gradient w.r.t. X
     model.save("m.npz"); model2 = Sequential.load("m.npz")
+    model.input_space = "mnist_0_1"              # saved with the model; see convnet.backend
 
 Layer outputs are cached on the layer objects, so a model is not re-entrant: one forward,
 then its backward.
@@ -27,10 +28,11 @@ import numpy as np
 
 from convnet import layers as L
 from convnet._io import atomic_save_npz
+from convnet.backend import INPUT_SPACES, InputSpace
 from convnet.errors import CheckpointError
 from convnet.models.modules import Module, layer_from_config
 
-__all__ = ["Sequential", "LOSSES", "atomic_savez"]
+__all__ = ["Sequential", "LOSSES", "atomic_savez", "input_space_config", "input_space_from_config"]
 
 
 def _softmax(scores, y):
@@ -71,6 +73,27 @@ def atomic_savez(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> P
     the new one, never a half-written file. (See :mod:`convnet._io`.)
     """
     return atomic_save_npz(path, arrays)
+
+
+def input_space_config(space: InputSpace) -> dict[str, Any]:
+    """JSON-able description of an :class:`~convnet.backend.InputSpace` (name and numbers)."""
+    return {"name": space.name, "channel_order": space.channel_order, "scale": space.scale,
+            "mean": [float(v) for v in space.mean], "std": [float(v) for v in space.std]}
+
+
+def input_space_from_config(config: Mapping[str, Any] | str) -> InputSpace:
+    """The ``InputSpace`` of :func:`input_space_config` (or of an ``INPUT_SPACES`` name)."""
+    if isinstance(config, str):
+        if config not in INPUT_SPACES:
+            raise ValueError(f"unknown input space {config!r}; choose one of "
+                             f"{', '.join(INPUT_SPACES)}")
+        return INPUT_SPACES[config]()
+    try:
+        return InputSpace(config["channel_order"], config["scale"], config["mean"],
+                          config["std"], name=config.get("name", "custom"))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"input_space {config!r} is not a valid description ({exc})") \
+            from None
 
 
 class _LayerView(MutableMapping):
@@ -137,6 +160,9 @@ class Sequential:
       ``loss(X, y)`` raises).
     - reg: L2 strength; ``loss`` adds ``0.5 * reg * sum(W**2)`` over parameters named ``W``.
     - name: model name, used in messages.
+    - input_space: how pixels become this model's inputs (a ``convnet.backend.InputSpace``
+      or the name of an ``INPUT_SPACES`` preset such as ``"mnist_0_1"``), or None when
+      unknown. Saved with the model, so that every command feeds it what it was trained on.
     """
 
     def __init__(
@@ -146,8 +172,10 @@ class Sequential:
         loss: str | None = "softmax",
         reg: float = 0.0,
         name: str = "sequential",
+        input_space: InputSpace | str | None = None,
     ) -> None:
         self.name = name
+        self.input_space = input_space
         if loss is not None and loss not in LOSSES:
             raise ValueError(f"{name}: unknown loss {loss!r}; expected one of {sorted(LOSSES)}")
         self.loss_name = loss
@@ -187,6 +215,17 @@ class Sequential:
         self._out_shapes: list[tuple[int, ...] | None] = [None] * len(self.layers)
 
     # -- introspection ----------------------------------------------------------------------
+    @property
+    def input_space(self) -> InputSpace | None:
+        """How pixels become inputs of this model (None: not recorded)."""
+        return self._input_space
+
+    @input_space.setter
+    def input_space(self, space: InputSpace | str | Mapping[str, Any] | None) -> None:
+        if space is not None and not isinstance(space, InputSpace):
+            space = input_space_from_config(space)
+        self._input_space = space
+
     @property
     def layer_names(self) -> list[str]:
         return [layer.name for layer in self.layers]
@@ -498,8 +537,9 @@ class Sequential:
 
     # -- persistence --------------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
-        """JSON-able architecture (layers' configs, input shape, loss, reg, name)."""
-        return {
+        """JSON-able architecture (layers' configs, input shape, loss, reg, name and, when
+        known, the input space)."""
+        config: dict[str, Any] = {
             "class": "Sequential",
             "name": self.name,
             "input_shape": list(self.input_shape) if self.input_shape is not None else None,
@@ -507,6 +547,9 @@ class Sequential:
             "reg": self.reg,
             "layers": [layer.get_config() for layer in self.layers],
         }
+        if self.input_space is not None:
+            config["input_space"] = input_space_config(self.input_space)
+        return config
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Sequential:
@@ -518,13 +561,15 @@ class Sequential:
             loss=config.get("loss", "softmax"),
             reg=config.get("reg", 0.0),
             name=config.get("name", "sequential"),
+            input_space=config.get("input_space"),
         )
 
     def save(self, path: str | os.PathLike) -> Path:
         """Save weights, buffers and the architecture to ``path`` (.npz, written atomically).
 
         Arrays are keyed ``"layer/param"`` (as in the SqueezeNet weights file); the JSON
-        architecture is the string array ``__config__``. Returns the path.
+        architecture is the string array ``__config__`` (with ``input_space`` when the model
+        has one). Returns the path.
         """
         arrays: dict[str, np.ndarray] = self.state_dict()
         arrays["__config__"] = np.array(json.dumps(self.get_config()))

@@ -49,6 +49,7 @@ BASE = {
     "exercise start": ["exercise", "start", "{exercise}"],
     "exercise list": ["exercise", "list"],
     "compare": ["compare", "--model", "{tiny}"],
+    "predict": ["predict", "{img}", "--model", "{tiny}"],
 }  # fmt: skip
 # Commands whose output goes to a folder given by --out (the case's "{out}" unless it says).
 OUT_FOLDER = {"saliency", "classviz", "fool", "features", "dream", "style", "train",
@@ -194,6 +195,11 @@ CASES = [
     ("saliency", ["--model", "squeezenet", "--weights", "{trunc}"], ("{trunc}",)),
     ("saliency", ["--model", "{tiny}", "--weights", "{tiny}"], ("weights do not apply",)),
     ("saliency", ["@img={missing}.png"], ("{missing}.png", "does not exist")),
+    ("predict", ["@img={missing}.png"], ("{missing}.png", "does not exist")),
+    ("predict", ["@img={notimg}"], ("{notimg}", "not a readable image")),
+    ("predict", ["@img={big}"], ("{big}",)),
+    ("predict", ["--top", "0"], ("--top",)),
+    ("predict", ["--model", "{trunc}"], ("{trunc}",)),
     ("fool", ["@img={dir}"], ("{dir}", "is a folder")),
     ("saliency", ["@img={notimg}"], ("{notimg}", "not a readable image")),
     ("fool", ["@img={emptyimg}"], ("{emptyimg}", "not a readable image")),
@@ -317,7 +323,7 @@ CASES = [
     *[(c, ["--out", "{afile}"], ("--out", "{afile}", "is a file")) for c in IMAGE_COMMANDS],
     *[(c, ["--out", "{afile}/sub"], ("--out", "{afile}", "is a file")) for c in IMAGE_COMMANDS],
     ("autoencoder sample", ["--out", "{dir}"], ("--out", "is a folder")),
-    ("autoencoder sample", ["--out", "{out}/m.jpg"], ("--out", "m.jpg", "a .png name")),
+    ("autoencoder sample", ["--out", "{out}/m.xyz"], ("--out", "m.xyz", "extension")),
     ("autoencoder sample", ["--out", "{afile}/m.png"], ("--out", "{afile}", "is a file")),
     ("check", ["--json", "{afile}/r.json"], ("--json", "{afile}", "is a file")),
     ("check", ["--json", "{dir}"], ("--json", "is a folder")),

@@ -348,3 +348,96 @@ def test_load_weights_without_dropout_counters_but_not_without_bn_stats(tmp_path
     np.savez(tmp_path / "c.npz", **dict(c.params))
     with pytest.raises(CheckpointError, match="bn/running_mean"):
         c.load_weights(tmp_path / "c.npz")
+
+
+def test_input_space_is_saved_with_the_model(tmp_path):
+    from convnet.backend import InputSpace
+    from convnet.model_spec import load_backend
+
+    model = BasicConvNet(num_filters=2, hidden_dim=4)
+    assert model.input_space is None
+    model.input_space = "mnist_0_1"
+    model.save(tmp_path / "m.npz")
+    loaded = Sequential.load(tmp_path / "m.npz")
+    assert loaded.input_space.name == "mnist_0_1"
+    assert load_backend(str(tmp_path / "m.npz")).input_space.name == "mnist_0_1"
+    # a custom space keeps its numbers
+    custom = InputSpace("RGB", 1 / 255, (0.5, 0.4, 0.3), (0.2, 0.25, 0.3), name="mine")
+    rgb = BasicConvNet((3, 8, 8), num_filters=2, hidden_dim=4)
+    rgb.input_space = custom
+    rgb.save(tmp_path / "rgb.npz")
+    back = Sequential.load(tmp_path / "rgb.npz").input_space
+    assert (back.name, back.channel_order, back.scale) == ("mine", "RGB", 1 / 255)
+    np.testing.assert_array_equal(back.mean, custom.mean)
+    np.testing.assert_array_equal(back.std, custom.std)
+    # the one-convolution MNIST network knows its [-1, 1] inputs
+    assert MnistConvNet().input_space.name == "mnist_minus1_1"
+    with pytest.raises(ValueError, match="unknown input space"):
+        model.input_space = "nosuch"
+
+
+def test_old_model_file_without_input_space_keeps_the_old_default(tmp_path):
+    from convnet.model_spec import load_backend
+
+    model = BasicConvNet(num_filters=2, hidden_dim=4)
+    arrays = model.state_dict()
+    config = model.get_config()
+    assert "input_space" not in config
+    arrays["__config__"] = np.array(json.dumps(config))
+    np.savez(tmp_path / "old.npz", **arrays)
+    assert Sequential.load(tmp_path / "old.npz").input_space is None
+    assert load_backend(str(tmp_path / "old.npz")).input_space.name == "mnist_minus1_1"
+
+
+def test_broken_model_files_raise_checkpoint_errors_naming_the_file(tmp_path):
+    model = BasicConvNet(num_filters=2, hidden_dim=4)
+    good = model.save(tmp_path / "good.npz").read_bytes()
+    (tmp_path / "empty.npz").write_bytes(b"")
+    (tmp_path / "cut.npz").write_bytes(good[: len(good) // 2])
+    config = model.get_config()
+    del config["layers"][0]["filters"]
+    arrays = model.state_dict()
+    arrays["__config__"] = np.array(json.dumps(config))
+    np.savez(tmp_path / "nofield.npz", **arrays)
+    for name in ("empty.npz", "cut.npz", "nofield.npz"):
+        with pytest.raises(CheckpointError, match=name):
+            Sequential.load(tmp_path / name)
+
+
+def test_float16_is_computed_in_float32_and_kept(rng):
+    """Layers keep the dtype they are given: float16 convolutions (which the compiled kernels
+    do not take) are computed in float32 and rounded back, forward and backward."""
+    from convnet.layers import (
+        conv_backward,
+        conv_forward,
+        conv_transpose_backward,
+        conv_transpose_forward,
+    )
+
+    h = np.float16
+    x, w, b = (rng.standard_normal(s).astype(h) for s in ((2, 3, 7, 7), (4, 3, 3, 3), (4,)))
+    param = {"stride": 2, "pad": 1}
+    out, cache = conv_forward(x, w, b, param)
+    ref, ref_cache = conv_forward(*(a.astype(np.float64) for a in (x, w, b)), param)
+    assert out.dtype == h and out.shape == ref.shape
+    # only the final rounding to float16 differs (half an ulp of the largest output)
+    np.testing.assert_allclose(out, ref, rtol=0, atol=np.abs(ref).max() * 2**-11)
+    dout = rng.standard_normal(out.shape).astype(h)
+    grads = conv_backward(dout, cache)
+    for g, r in zip(grads, conv_backward(dout.astype(np.float64), ref_cache), strict=True):
+        assert g.dtype == h
+        np.testing.assert_allclose(g, r, rtol=0, atol=np.abs(r).max() * 2**-10)
+    out_t, cache_t = conv_transpose_forward(out, w, b[:3], {"stride": 2, "pad": 1})
+    assert out_t.dtype == h
+    assert all(g.dtype == h for g in conv_transpose_backward(np.ones_like(out_t), cache_t))
+    # mixed float16/float64 inputs stay float64, as np.result_type says
+    assert conv_forward(x, w.astype(np.float64), b, param)[0].dtype == np.float64
+
+    model = BasicConvNet(num_filters=3, hidden_dim=8, dtype="float16")
+    X = rng.random((4, 1, 28, 28)).astype(h)
+    scores = model.loss(X)
+    assert scores.dtype == h and scores.shape == (4, 10)
+    ref_model = BasicConvNet(num_filters=3, hidden_dim=8, dtype="float16").astype(np.float64)
+    np.testing.assert_allclose(scores, ref_model.loss(X.astype(np.float64)), atol=0.05)
+    loss, grads = model.loss(X, np.arange(4))
+    assert np.isfinite(loss) and all(g.dtype == h for g in grads.values())
