@@ -134,3 +134,16 @@ def test_models_do_not_depend_on_their_consumers():
     assert out.stdout.strip() == "", f"import convnet.models loaded {out.stdout.strip()}"
     graph = import_graph()
     assert not graph.get("models", set()) & {"inputgrad", "interop", "commands", "cli"}
+
+
+def test_commands_never_import_each_other():
+    """Shared command code lives in commands/_common.py and _model.py, or in the library."""
+    offenders = {}
+    for path in sorted((PACKAGE / "commands").glob("*.py")):
+        siblings = {
+            m for m in _imports(path)
+            if m.startswith("convnet.commands.") and not m.split(".")[2].startswith("_")
+        }
+        if siblings:
+            offenders[path.name] = sorted(siblings)
+    assert not offenders, f"commands importing other commands: {offenders}"

@@ -395,3 +395,10 @@ def check_budget(args: argparse.Namespace, backend: Any, hw: tuple[int, int], fi
     need = estimate_images(backend, hw, images, model_hw=model_hw,
                            extra_per_pixel=extra_per_pixel)  # fmt: skip
     check_memory(need, getattr(args, "max_memory", None), fix, who=f"convnet {args.command}")
+
+
+def interrupted_hint(out: Path) -> None:
+    """After Ctrl-C: say where the last checkpoint is and how to continue from it."""
+    if (out / "checkpoint.npz").is_file():
+        print(f"convnet: the last checkpoint is in {out / 'checkpoint.npz'}; run the same "
+              "command with --resume to continue", file=sys.stderr)

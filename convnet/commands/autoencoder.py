@@ -120,7 +120,7 @@ def run_train(args: argparse.Namespace) -> int:
             checkpoint_path=args.out / "checkpoint.npz", resume=resume is not None,
         )
     except KeyboardInterrupt:
-        from convnet.commands.train import interrupted_hint
+        from convnet.commands._common import interrupted_hint
 
         interrupted_hint(args.out)
         raise

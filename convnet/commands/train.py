@@ -16,10 +16,10 @@ histories). Prints per-epoch progress and the final test accuracy. The same as a
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
+from convnet.commands._common import interrupted_hint
 from convnet.training import (  # noqa: F401 - build_model etc. stay importable from here
     DATASETS,
     MODELS,
@@ -93,10 +93,3 @@ def run(args: argparse.Namespace) -> int:
         interrupted_hint(args.out)
         raise
     return 0
-
-
-def interrupted_hint(out: Path) -> None:
-    """After Ctrl-C: say where the last checkpoint is and how to continue from it."""
-    if (out / "checkpoint.npz").is_file():
-        print(f"convnet: the last checkpoint is in {out / 'checkpoint.npz'}; run the same "
-              "command with --resume to continue", file=sys.stderr)
