@@ -22,7 +22,6 @@ import io
 import json
 import os
 import sys
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -102,19 +101,10 @@ def run_notebook(path: str | os.PathLike, write: bool = False, quiet: bool = Fal
         cell["execution_count"] = count
     elapsed = time.perf_counter() - started
     if write:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".ipynb.tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(nb, f, indent=1, ensure_ascii=False)
-            f.write("\n")
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        from convnet._io import atomic_write_text
+
+        atomic_write_text(path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
     return elapsed
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def main(argv: list[str] | None = None) -> int:
