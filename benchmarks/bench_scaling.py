@@ -30,7 +30,9 @@ from benchmarks._common import (
     markdown_table,
     pin_threads_in_process,
     ratio,
+    reset_peak_rss,
     run_worker,
+    status_kb,
     time_fn,
 )
 
@@ -48,34 +50,14 @@ def _configs(quick: bool) -> list[tuple[int, int]]:
     return sorted(set(cfgs), key=lambda c: c[0] * c[1] * c[1])
 
 
-def _status_kb(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _reset_hwm() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def _rss_peak_of(fn) -> float | None:
     """MB by which the RSS high-water mark rises while ``fn()`` runs (None if unsupported)."""
     gc.collect()
-    if not _reset_hwm():
+    if not reset_peak_rss():
         return None
-    before = _status_kb("VmRSS")
+    before = status_kb("VmRSS")
     fn()
-    after = _status_kb("VmHWM")
+    after = status_kb("VmHWM")
     if before is None or after is None:
         return None
     return max(0, after - before) / 1024.0
