@@ -69,14 +69,19 @@ if NUMBA_AVAILABLE:
 
     @njit(cache=True, nogil=True)
     def _im2col_chunk(x, n0, nb, y0, y1, HH, WW, s, p, d, W_out, cols):
-        """Fill ``cols[k, (c*HH+i)*WW+j, (y-y0)*W'+xo]`` for images ``n0+k``, ``k < nb``.
+        """Fill the columns of output rows y0..y1 of images ``n0+k``, ``k < nb``.
 
-        ``x`` (N, C, H, W) and ``cols`` (nb, R, (y1-y0)*W') are C-contiguous, ``R >= C*HH*WW``;
-        rows from ``C*HH*WW`` on are set to 1 (the bias row). Padding is fused: out-of-image
-        taps write zeros, so ``x`` is never padded in memory. Runs without the GIL.
+        ``cols`` (nb * nbands, R, band_rows * W') is C-contiguous, ``R >= C*HH*WW``: the rows
+        are cut into ``nbands = (y1-y0) / band_rows`` bands and block ``k * nbands + band``
+        holds ``cols[., (c*HH+i)*WW+j, (y-y0-band*band_rows)*W'+xo]`` (one band of
+        ``(y1-y0)`` rows is the plain layout ``(nb, R, (y1-y0)*W')``). Rows from ``C*HH*WW``
+        on are set to 1 (the bias row). Padding is fused: out-of-image taps write zeros, so
+        ``x`` is never padded in memory. Runs without the GIL.
         """
         C, H, W = x.shape[1], x.shape[2], x.shape[3]
         R, L = cols.shape[1], cols.shape[2]
+        band_rows = L // W_out
+        nbands = (y1 - y0) // band_rows
         xf = x.reshape(-1)
         cf = cols.reshape(-1)
         us = uint64(s)
@@ -88,10 +93,12 @@ if NUMBA_AVAILABLE:
                     for j in range(WW):
                         ix0 = j * d - p
                         lo, hi = _valid_range(ix0, s, W, W_out)
-                        dbase = ((k * R + (c * HH + i) * WW + j) * L) - y0 * W_out
+                        row = (c * HH + i) * WW + j
                         for y in range(y0, y1):
+                            band = (y - y0) // band_rows
+                            d0 = uint64(((k * nbands + band) * R + row) * L
+                                        + (y - y0 - band * band_rows) * W_out)
                             iy = y * s - p + i * d
-                            d0 = uint64(dbase + y * W_out)
                             if iy < 0 or iy >= H:
                                 for t in range(W_out):
                                     cf[d0 + uint64(t)] = zero
@@ -108,11 +115,17 @@ if NUMBA_AVAILABLE:
                                     cf[dd + uint64(t)] = xf[s0 + uint64(t) * us]
                             for t in range(hi, W_out):
                                 cf[d0 + uint64(t)] = zero
-            one = cols.dtype.type(1)
-            for r in range(C * HH * WW, R):
-                q0 = uint64((k * R + r) * L)
-                for q in range(L):
-                    cf[q0 + uint64(q)] = one
+        _fill_rows(cols, C * HH * WW, 1)
+
+    @njit(cache=True, nogil=True, inline="always")
+    def _fill_rows(cols, first, value):
+        """``cols[:, first:, :] = value`` for a C-contiguous 3-D ``cols`` (the bias rows)."""
+        blocks, R, L = cols.shape
+        cf = cols.reshape(-1)
+        v = cols.dtype.type(value)
+        for blk in range(blocks):
+            for q in range(uint64((blk * R + first) * L), uint64((blk + 1) * R * L)):
+                cf[q] = v
 
     @njit(cache=True, nogil=True)
     def _col2im_chunk(dcols, n0, nb, y0, y1, HH, WW, s, p, d, W_out, dx):
@@ -155,8 +168,11 @@ def _im2col_chunk_numpy(x, n0, nb, y0, y1, HH, WW, s, p, d, W_out, cols):
     from convnet.layers.conv_im2col import im2col
 
     CKK = x.shape[1] * HH * WW
-    full = im2col(x[n0 : n0 + nb], HH, WW, s, p, d).reshape(CKK, nb, -1, W_out)
-    cols[:, :CKK] = full[:, :, y0:y1].transpose(1, 0, 2, 3).reshape(nb, CKK, -1)
+    band_rows = cols.shape[2] // W_out
+    nbands = (y1 - y0) // band_rows
+    full = im2col(x[n0 : n0 + nb], HH, WW, s, p, d).reshape(CKK, nb, -1, W_out)[:, :, y0:y1]
+    banded = full.reshape(CKK, nb, nbands, band_rows * W_out).transpose(1, 2, 0, 3)
+    cols[:, :CKK] = banded.reshape(nb * nbands, CKK, band_rows * W_out)
     cols[:, CKK:] = 1
 
 
@@ -176,6 +192,28 @@ if not NUMBA_AVAILABLE:  # pragma: no cover - only without numba installed
     _col2im_chunk = _col2im_chunk_numpy
 
 
+#: An image's forward GEMM is cut into bands of output rows of about ``BAND_PIXELS`` pixels
+#: when its columns are short (``C*HH*WW + 1 <= BAND_MAX_ROWS``) but long (more than
+#: ``BAND_MIN_BYTES``). OpenBLAS then packs the right-hand side in panels that stay in the L2
+#: cache. Measured (float32, 1 thread, CPU time, F32): C3 7x7 on 32x32 (the CIFAR-10 net's
+#: first layer) 9.3 -> 7.7 ms, C3 5x5 on 64x64 22.7 -> 15.7, C16 3x3 on 32x32 10.2 -> 7.4;
+#: with taller columns (C32 3x3, C64 3x3) bands were 2-5% slower, so those stay whole.
+BAND_PIXELS = 128
+BAND_MAX_ROWS = 256
+BAND_MIN_BYTES = 1 << 18
+
+
+def _band_rows(n_rows: int, W_out: int, col_rows: int, itemsize: int) -> int:
+    """Output rows per GEMM band for a chunk of ``n_rows`` rows: a divisor of ``n_rows``."""
+    if col_rows > BAND_MAX_ROWS or n_rows * W_out * col_rows * itemsize <= BAND_MIN_BYTES:
+        return n_rows
+    best = 1
+    for r in range(1, n_rows + 1):
+        if n_rows % r == 0 and r * W_out <= BAND_PIXELS:
+            best = r
+    return best
+
+
 def _run(work, g: ConvGeometry, rows: int) -> np.ndarray | None:
     """Run ``work`` on every chunk of the output (``rows`` column-buffer entries per output
     pixel), on worker threads when it pays; return the sum of its results."""
@@ -190,6 +228,8 @@ def conv_apply(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeomet
     column chunk per worker thread, each at most ``max(CHUNK_ELEMENTS, (C*HH*WW+1)*W')``
     entries, besides ``out``.
     """
+    if _direct_applies(g):
+        return _conv_apply_direct(x, w, b, g)
     CKK = g.C * g.HH * g.WW
     w2 = np.empty((g.F, CKK + 1), dtype=x.dtype)
     w2[:, :CKK] = w.reshape(g.F, CKK)
@@ -200,21 +240,26 @@ def conv_apply(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeomet
 
     def work(chunk: tuple) -> None:
         n0, nb, y0, y1 = chunk
-        cols = WORKSPACE.get("cols", (nb, CKK + 1, (y1 - y0) * P), x.dtype)
+        rows = _band_rows(y1 - y0, P, CKK + 1, x.itemsize)
+        nbands = (y1 - y0) // rows
+        cols = WORKSPACE.get("cols", (nb * nbands, CKK + 1, rows * P), x.dtype)
         _im2col_chunk(x, n0, nb, y0, y1, g.HH, g.WW, g.stride, g.pad, g.dilation, P, cols)
-        # The ones row of cols times the last column of w2 adds the bias inside the GEMM.
-        np.matmul(w2, cols, out=out3[n0 : n0 + nb, :, y0 * P : y1 * P])
+        # One GEMM per band: out[n, :, band] = w2 @ cols[n, band]; the ones row of cols
+        # times the last column of w2 adds the bias inside the GEMM.
+        bands = out3[n0 : n0 + nb, :, y0 * P : y1 * P].reshape(nb, g.F, nbands, rows * P)
+        np.matmul(w2, cols.reshape(nb, nbands, CKK + 1, rows * P),
+                  out=bands.transpose(0, 2, 1, 3))
 
     _run(work, g, CKK + 1)
     return out
 
 
-#: Up to this many filters, ``dx`` of a stride-1 convolution is computed directly (a stencil
-#: per filter tap) instead of as a GEMM with inner dimension F plus col2im: with F this small
-#: the GEMM is memory-bound and col2im touches C*HH*WW rows per pixel. Measured (1 thread,
-#: float32, N128 C32 28x28 F1 3x3 pad 1, a decoder's last layer): GEMM + col2im ~25 ms,
-#: direct ~3 ms.
-DIRECT_DX_MAX_FILTERS = 4
+#: Up to this many filters, a stride-1 convolution is computed directly (a stencil per filter
+#: tap: forward, ``dw`` and ``dx``) instead of through im2col and a GEMM with F rows: with F
+#: this small the GEMM is memory-bound, and im2col/col2im move C*HH*WW entries per output
+#: pixel for F multiply-adds each. Measured (1 thread, float32, N128 C32 28x28 F1 3x3 pad 1,
+#: a decoder's last layer): dx GEMM + col2im ~25 ms, direct ~3 ms; forward and dw below.
+DIRECT_MAX_FILTERS = 4
 
 if NUMBA_AVAILABLE:
 
@@ -253,9 +298,134 @@ if NUMBA_AVAILABLE:
                                     dst[o + uint64(k)] += wv * src[s + uint64(k)]
 
 
-def _direct_dx_applies(g: ConvGeometry) -> bool:
-    return (NUMBA_AVAILABLE and g.F <= DIRECT_DX_MAX_FILTERS and g.stride == 1
+    @njit(cache=True, nogil=True)
+    def _apply_direct(x, w, b, n0, nb, pad, out):
+        """out[n] for images n0..n0+nb-1 of a stride-1, dilation-1 convolution, written whole.
+
+        ``out[n, f, y, x] = b[f] + sum_{c, i, j} w[f, c, i, j] * x[n, c, y - pad + i, x - pad + j]``
+        over the taps inside ``x``: per filter tap, one scaled row of ``x`` is added to a row
+        of ``out`` (the loop of :func:`_data_grad_direct` with the roles of the arrays swapped).
+        """
+        C, H, W = x.shape[1], x.shape[2], x.shape[3]
+        F, HH, WW = w.shape[0], w.shape[2], w.shape[3]
+        Ho, Wo = out.shape[2], out.shape[3]
+        src = x.reshape(-1)
+        dst = out.reshape(-1)
+        wf = w.reshape(-1)
+        for n in range(n0, n0 + nb):
+            for f in range(F):
+                base = uint64((n * F + f) * Ho * Wo)
+                for k in range(Ho * Wo):
+                    dst[base + uint64(k)] = b[f]
+                for c in range(C):
+                    sbase = (n * C + c) * H * W
+                    for i in range(HH):
+                        y_lo = max(0, pad - i)
+                        y_hi = min(Ho, H + pad - i)
+                        for j in range(WW):
+                            wv = wf[((f * C + c) * HH + i) * WW + j]
+                            x_lo = max(0, pad - j)
+                            x_hi = min(Wo, W + pad - j)
+                            for y in range(y_lo, y_hi):
+                                o = base + uint64(y * Wo + x_lo)
+                                s = uint64(sbase + (y - pad + i) * W + x_lo - pad + j)
+                                for k in range(x_hi - x_lo):
+                                    dst[o + uint64(k)] += wv * src[s + uint64(k)]
+
+    @njit(cache=True, nogil=True)
+    def _weight_grad_direct(x, dout, n0, nb, pad, dw, db, acc):
+        """Add the images n0..n0+nb-1's share of dw (F, C, HH, WW) and db (F,) of a stride-1,
+        dilation-1 convolution: ``dw[f, c, i, j] += sum_{y, x} dout[n, f, y, x] *
+        x[n, c, y - pad + i, x - pad + j]``.
+
+        Each sum runs elementwise into the row buffer ``acc`` (at least W' entries) and is
+        reduced once at the end: a running scalar sum would not vectorise.
+        """
+        C, H, W = x.shape[1], x.shape[2], x.shape[3]
+        F, HH, WW = dw.shape[0], dw.shape[2], dw.shape[3]
+        Ho, Wo = dout.shape[2], dout.shape[3]
+        src = x.reshape(-1)
+        grad = dout.reshape(-1)
+        for f in range(F):
+            for k in range(Wo):
+                acc[k] = 0
+            for n in range(n0, n0 + nb):
+                gbase = (n * F + f) * Ho * Wo
+                for y in range(Ho):
+                    g0 = uint64(gbase + y * Wo)
+                    for k in range(Wo):
+                        acc[k] += grad[g0 + uint64(k)]
+            db[f] += acc[:Wo].sum()
+            for c in range(C):
+                for i in range(HH):
+                    y_lo = max(0, pad - i)
+                    y_hi = min(Ho, H + pad - i)
+                    for j in range(WW):
+                        x_lo = max(0, pad - j)
+                        x_hi = min(Wo, W + pad - j)
+                        for k in range(x_hi - x_lo):
+                            acc[k] = 0
+                        for n in range(n0, n0 + nb):
+                            gbase = (n * F + f) * Ho * Wo
+                            sbase = (n * C + c) * H * W
+                            for y in range(y_lo, y_hi):
+                                g0 = uint64(gbase + y * Wo + x_lo)
+                                s0 = uint64(sbase + (y - pad + i) * W + x_lo - pad + j)
+                                for k in range(x_hi - x_lo):
+                                    acc[k] += grad[g0 + uint64(k)] * src[s0 + uint64(k)]
+                        dw[f, c, i, j] += acc[: x_hi - x_lo].sum()
+
+
+def _direct_applies(g: ConvGeometry) -> bool:
+    """Few filters at stride 1: the direct kernels replace im2col + GEMM (forward, dw, dx)."""
+    return (NUMBA_AVAILABLE and g.F <= DIRECT_MAX_FILTERS and g.stride == 1
             and g.dilation == 1)
+
+
+def _run_whole_images(work, g: ConvGeometry, per_image: int) -> np.ndarray | None:
+    """Run ``work(n0, nb)`` on chunks of whole images (``per_image`` entries of memory
+    traffic each) on worker threads when it pays; return the sum of its results."""
+
+    def on_chunk(chunk: tuple):
+        n0, nb, y0, _ = chunk
+        # With fewer images than chunks an image comes in bands of rows: the band starting
+        # at row 0 computes the whole image, the others have nothing left to do.
+        return work(n0, nb) if y0 == 0 else None
+
+    per_position = -(-per_image // max(1, g.H_out * g.W_out))
+    flops = g.N * g.F * g.C * g.HH * g.WW * g.H_out * g.W_out
+    return run_chunks(on_chunk, g.N, g.H_out, g.W_out, per_position,
+                      per_position * g.H_out * g.W_out * 4, flops)
+
+
+def _conv_apply_direct(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
+                       g: ConvGeometry) -> np.ndarray:
+    """:func:`conv_apply` for few filters at stride 1: whole images per chunk, no buffers."""
+    out = np.empty((g.N, g.F, g.H_out, g.W_out), dtype=x.dtype)
+    wc = np.ascontiguousarray(w, dtype=x.dtype)
+    bc = np.zeros(g.F, dtype=x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
+
+    def work(n0: int, nb: int) -> None:
+        _apply_direct(x, wc, bc, n0, nb, g.pad, out)
+
+    _run_whole_images(work, g, g.C * g.H * g.W)
+    return out
+
+
+def _conv_weight_grad_direct(x: np.ndarray, dout: np.ndarray,
+                             g: ConvGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`conv_weight_grad` for few filters at stride 1: per-chunk partial sums."""
+
+    def work(n0: int, nb: int) -> np.ndarray:
+        dwb = np.zeros(g.F * g.C * g.HH * g.WW + g.F, dtype=x.dtype)
+        dw = dwb[: g.F * g.C * g.HH * g.WW].reshape(g.F, g.C, g.HH, g.WW)
+        acc = np.empty(g.W_out, dtype=x.dtype)
+        _weight_grad_direct(x, dout, n0, nb, g.pad, dw, dwb[dw.size :], acc)
+        return dwb
+
+    dwb = _run_whole_images(work, g, g.C * g.H * g.W)
+    n_w = g.F * g.C * g.HH * g.WW
+    return dwb[:n_w].reshape(g.F, g.C, g.HH, g.WW).copy(), dwb[n_w:].copy()
 
 
 def _conv_data_grad_direct(dout: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray:
@@ -263,18 +433,10 @@ def _conv_data_grad_direct(dout: np.ndarray, w: np.ndarray, g: ConvGeometry) -> 
     dx = np.empty((g.N, g.C, g.H, g.W), dtype=dout.dtype)
     wc = np.ascontiguousarray(w, dtype=dout.dtype)
 
-    def work(chunk: tuple) -> None:
-        n0, nb, y0, _ = chunk
-        # With fewer images than chunks an image comes in bands of rows: the band starting
-        # at row 0 computes the whole image, the others have nothing left to do.
-        if y0 == 0:
-            _data_grad_direct(dout, wc, n0, nb, g.pad, dx)
+    def work(n0: int, nb: int) -> None:
+        _data_grad_direct(dout, wc, n0, nb, g.pad, dx)
 
-    # rows = C*H*W/(H'*W') entries per output position: chunks hold whole images (budget N).
-    per_position = -(-g.C * g.H * g.W // max(1, g.H_out * g.W_out))
-    flops = g.N * g.F * g.C * g.HH * g.WW * g.H_out * g.W_out
-    run_chunks(work, g.N, g.H_out, g.W_out, per_position, per_position * g.H_out * g.W_out * 4,
-               flops)
+    _run_whole_images(work, g, g.C * g.H * g.W)
     return dx
 
 
@@ -283,9 +445,9 @@ def conv_data_grad(dout: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarr
 
     Inputs: dout (N, F, H', W') C-contiguous; w (F, C, HH, WW). Returns dx (N, C, H, W).
     Extra memory: one chunk per worker of at most ``max(CHUNK_ELEMENTS, C*HH*WW*W')`` entries
-    (none for few filters at stride 1, see ``DIRECT_DX_MAX_FILTERS``).
+    (none for few filters at stride 1, see ``DIRECT_MAX_FILTERS``).
     """
-    if _direct_dx_applies(g):
+    if _direct_applies(g):
         return _conv_data_grad_direct(dout, w, g)
     CKK = g.C * g.HH * g.WW
     dout3 = dout.reshape(g.N, g.F, g.H_out * g.W_out)
@@ -313,8 +475,11 @@ def conv_weight_grad(
     """Gradients of ``conv(x, w) + b`` with respect to ``w`` (F, C, HH, WW) and ``b`` (F,).
 
     Inputs: x (N, C, H, W) and dout (N, F, H', W'), both C-contiguous.
-    Extra memory: one column chunk per worker, as in :func:`conv_apply`.
+    Extra memory: one column chunk per worker, as in :func:`conv_apply` (none for few filters
+    at stride 1).
     """
+    if _direct_applies(g):
+        return _conv_weight_grad_direct(x, dout, g)
     CKK = g.C * g.HH * g.WW
     dout3 = dout.reshape(g.N, g.F, g.H_out * g.W_out)
     P = g.W_out
@@ -324,16 +489,19 @@ def conv_weight_grad(
         cols = WORKSPACE.get("cols", (nb, CKK + 1, (y1 - y0) * P), x.dtype)
         _im2col_chunk(x, n0, nb, y0, y1, g.HH, g.WW, g.stride, g.pad, g.dilation, P, cols)
         d = dout3[n0 : n0 + nb, :, y0 * P : y1 * P]
-        acc = np.zeros((g.F, CKK + 1), dtype=x.dtype)
-        tmp = WORKSPACE.get("dw", (g.F, CKK + 1), x.dtype)
+        # Transposed: dw2^T = cols @ d^T. OpenBLAS packs the long pixel dimension faster
+        # this way round (measured 77 vs 51 GFLOP/s for C3 7x7 F32 on 32x32, 92 vs 75 for
+        # C64 3x3 F64 on 14x14; float32, 1 thread).
+        acc = np.zeros((CKK + 1, g.F), dtype=x.dtype)
+        tmp = WORKSPACE.get("dw", (CKK + 1, g.F), x.dtype)
         for k in range(nb):
-            # The ones row of cols makes the last column the bias gradient.
-            np.matmul(d[k], cols[k].T, out=tmp)
+            # The ones row of cols makes the last row the bias gradient.
+            np.matmul(cols[k], d[k].T, out=tmp)
             acc += tmp
         return acc
 
     dw2 = _run(work, g, CKK + 1)
-    return dw2[:, :CKK].reshape(g.F, g.C, g.HH, g.WW).copy(), dw2[:, CKK].copy()
+    return dw2[:CKK].T.reshape(g.F, g.C, g.HH, g.WW).copy(), dw2[CKK].copy()
 
 
 def conv_forward_numba(

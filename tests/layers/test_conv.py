@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import convnet
-from convnet._threads import get_num_threads
+from convnet._threads import get_num_threads, worker_threads
 from convnet.gradcheck import check_layer, rel_error
 from convnet.layers import (
     CONV_BACKENDS,
@@ -167,17 +167,59 @@ def test_numpy_fallback_kernels_match_numba():
     x = rng.standard_normal((3, 2, 7, 6))
     HH, WW, s, p, d = 3, 2, 2, 1, 2
     Ho, Wo = out_size(7, HH, s, p, d), out_size(6, WW, s, p, d)
-    for n0, nb, y0, y1 in [(0, 3, 0, Ho), (1, 1, 1, Ho)]:
+    for n0, nb, y0, y1 in [(0, 3, 0, Ho), (1, 1, 1, Ho), (0, 3, 1, Ho)]:
         a = np.full((nb, 2 * HH * WW + 1, (y1 - y0) * Wo), np.nan)
         bb = a.copy()
         cn._im2col_chunk(x, n0, nb, y0, y1, HH, WW, s, p, d, Wo, a)
         cn._im2col_chunk_numpy(x, n0, nb, y0, y1, HH, WW, s, p, d, Wo, bb)
         np.testing.assert_array_equal(a, bb)
+        if (y1 - y0) % 2 == 0:  # the banded layout: two bands of half the rows
+            a2 = np.full((2 * nb, 2 * HH * WW + 1, (y1 - y0) // 2 * Wo), np.nan)
+            b2 = a2.copy()
+            cn._im2col_chunk(x, n0, nb, y0, y1, HH, WW, s, p, d, Wo, a2)
+            cn._im2col_chunk_numpy(x, n0, nb, y0, y1, HH, WW, s, p, d, Wo, b2)
+            np.testing.assert_array_equal(a2, b2)
+            halves = a.reshape(nb, -1, 2, (y1 - y0) // 2 * Wo).transpose(0, 2, 1, 3)
+            np.testing.assert_array_equal(a2, halves.reshape(a2.shape))
         dcols = rng.standard_normal((nb, 2 * HH * WW, (y1 - y0) * Wo))
         dx1, dx2 = np.zeros_like(x), np.zeros_like(x)
         cn._col2im_chunk(dcols, n0, nb, y0, y1, HH, WW, s, p, d, Wo, dx1)
         cn._col2im_chunk_numpy(dcols, n0, nb, y0, y1, HH, WW, s, p, d, Wo, dx2)
         np.testing.assert_allclose(dx1, dx2, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(
+    "N,C,H,W,F,K,s,p,d",
+    [(3, 3, 9, 7, 6, 3, 2, 1, 1), (2, 2, 12, 5, 5, 5, 1, 2, 1), (5, 1, 8, 8, 7, 3, 1, 2, 2),
+     (1, 3, 16, 16, 8, 7, 1, 3, 1)],
+)
+def test_numba_forward_in_bands_matches_naive(monkeypatch, N, C, H, W, F, K, s, p, d, threads):
+    # Bands of one output row (BAND_PIXELS = 1) on every chunk, whatever its size.
+    monkeypatch.setattr(cn, "BAND_MIN_BYTES", 0)
+    monkeypatch.setattr(cn, "BAND_PIXELS", 1)
+    before = worker_threads()
+    convnet.set_num_threads(threads)
+    try:
+        rng = np.random.default_rng(N + C + K)
+        x = rng.standard_normal((N, C, H, W))
+        w = rng.standard_normal((F, C, K, K))
+        b = rng.standard_normal(F)
+        param = {"stride": s, "pad": p, "dilation": d}
+        out, _ = cn.conv_forward_numba(x, w, b, param)
+        ref, _ = conv_forward_naive(x, w, b, param)
+        np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-12)
+    finally:
+        convnet.set_num_threads(before)
+
+
+def test_band_rows_divide_the_chunk():
+    assert cn._band_rows(32, 32, 148, 4) == 4  # the CIFAR-10 first layer: 128 pixels
+    assert cn._band_rows(32, 32, 289, 4) == 32  # tall columns stay whole
+    assert cn._band_rows(2, 32, 148, 4) == 2  # small chunks stay whole
+    assert cn._band_rows(7, 200, 148, 4) == 1  # rows wider than a band: one row each
+    for n in range(1, 40):
+        assert n % cn._band_rows(n, 30, 100, 8) == 0
 
 
 # ---------------------------------------------------------------- im2col / col2im
