@@ -18,6 +18,7 @@ import numpy as np
 
 from benchmarks._common import markdown_table, time_fn
 from benchmarks.bench_train import AUTOENCODERS, _input_shape, convnet_model
+from convnet.optim import UPDATE_RULES
 
 
 def measure(case: str, rule: str) -> dict[str, float]:
@@ -45,7 +46,7 @@ def measure(case: str, rule: str) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", nargs="+", default=["basic_cifar", "vae"])
-    ap.add_argument("--rule", default="adam", choices=["sgd", "sgd_momentum", "nesterov", "adam"])
+    ap.add_argument("--rule", default="adam", choices=sorted(UPDATE_RULES))
     args = ap.parse_args(argv)
     rows = []
     for case in args.cases:

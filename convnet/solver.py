@@ -36,8 +36,8 @@ the VAE 0.67), while SGD at rate 10 or Adam at 1e6 on MNIST exceed it by 100 to 
 within 10 iterations. Both guards raise
 ``TrainingDivergedError`` and leave the last checkpoint as it was.
 
-Parameters are updated in place where ``convnet.optim.fused`` applies (Adam and the SGD
-family on float32/float64 arrays the model owns): copy an array of ``model.params`` to keep
+Parameters are updated in place where ``convnet.optim.fused`` applies (the built-in rules on
+float32/float64 arrays the model owns): copy an array of ``model.params`` to keep
 it. The numbers are those of ``convnet.optim.rules``, bit for bit.
 
 Checkpoints (one ``.npz``, no pickle, written atomically with temp file + ``os.replace``)

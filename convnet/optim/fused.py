@@ -8,13 +8,13 @@ CIFAR-10 BasicConvNet, Adam's loop took 2.9 ms of a 23 ms training step; the ker
 the same work in 0.5 ms, reading each array once and writing w, m and v once
 (``python -m benchmarks.bench_optim_step``).
 
-``fused_step(rule, w, dw, config)`` does for ``rules.sgd``, ``rules.sgd_momentum``,
-``rules.nesterov`` and ``rules.adam`` what ``rule(w, dw, config)`` does, with a Numba kernel
-that
+``fused_step(rule, w, dw, config)`` does for every rule of ``convnet.optim.rules`` (sgd,
+sgd_momentum, nesterov, rmsprop, adam) what ``rule(w, dw, config)`` does, with a Numba
+kernel that
 
 1. reads ``dw`` and stops, having written nothing, if an entry is NaN or infinite;
-2. otherwise updates the state (``velocity``, or ``m`` and ``v``) and ``w`` element by
-   element in one loop, noting whether a new ``w`` entry is not finite.
+2. otherwise updates the state (``velocity``, ``cache``, or ``m`` and ``v``) and ``w``
+   element by element in one loop, noting whether a new ``w`` entry is not finite.
 
 Same numbers: a kernel evaluates the reference formula operation by operation, in the same
 order and precision as NumPy evaluates the rule. The hyperparameters are rounded to w's
@@ -70,6 +70,8 @@ _OUTCOMES = (None, GRADIENT_NOT_FINITE, RESULT_NOT_FINITE)  # indexed by a kerne
 _DEFAULTS: dict[str, tuple[tuple[str, Any], ...]] = {
     "sgd": (("learning_rate", 1e-2),),
     "momentum": (("learning_rate", 1e-2), ("momentum", 0.9)),
+    "rmsprop": (("learning_rate", 1e-2), ("decay_rate", 0.99), ("epsilon", 1e-8),
+                ("epsilon_placement", "outside")),
     "adam": (("learning_rate", 1e-3), ("beta1", 0.9), ("beta2", 0.999), ("epsilon", 1e-8),
              ("epsilon_placement", "corrected"), ("t", 0)),
 }
@@ -121,6 +123,21 @@ def _momentum_kernel(w, g, vel, lr, mu, one_plus_mu, wd_lr, decay, look_ahead):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _rmsprop_kernel(w, g, cache, lr, rho, one_minus_rho, eps, wd_lr, decay, inside):
+    if not _all_finite(g):
+        return 1
+    ok = True
+    for i in range(w.size):
+        gi, wi = g[i], w[i]
+        ci = rho * cache[i] + one_minus_rho * gi * gi
+        base = wi - wd_lr * wi if decay else wi
+        w[i] = base - lr * gi / (np.sqrt(ci + eps) if inside else np.sqrt(ci) + eps)
+        cache[i] = ci
+        ok &= abs(w[i]) < np.inf
+    return 0 if ok else 2
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _adam_kernel(w, g, m, v, b1, one_minus_b1, b2, one_minus_b2, lr, c1, c2, eps, wd_lr,
                  decay, hat, hat_step):
     if not _all_finite(g):
@@ -163,6 +180,15 @@ def _momentum_numpy(w, g, vel, lr, mu, one_plus_mu, wd_lr, decay, look_ahead):
         new_w = base - mu * vel + one_plus_mu * v if look_ahead else base + v
         vel[...] = v
         return new_w
+
+    return _numpy_update(w, g, compute)
+
+
+def _rmsprop_numpy(w, g, cache, lr, rho, one_minus_rho, eps, wd_lr, decay, inside):
+    def compute():
+        cache[...] = rho * cache + one_minus_rho * g * g
+        base = w - wd_lr * w if decay else w
+        return base - lr * g / (np.sqrt(cache + eps) if inside else np.sqrt(cache) + eps)
 
     return _numpy_update(w, g, compute)
 
@@ -244,6 +270,22 @@ def _momentum(w: np.ndarray, g: np.ndarray, config: Config, look_ahead: bool) ->
     return code
 
 
+def _rmsprop(w: np.ndarray, g: np.ndarray, config: Config) -> int | None:
+    hp = {key: config.get(key, value) for key, value in _DEFAULTS["rmsprop"]}
+    cache = _state(config, "cache", w)
+    if hp["epsilon_placement"] not in ("outside", "inside") or cache is None:
+        return None
+    lr, rho, eps = (float(hp[k]) for k in ("learning_rate", "decay_rate", "epsilon"))
+    wd_lr, decay = _decay_scalar(config, lr)
+    D = w.dtype.type
+    kernel = _rmsprop_kernel if USE_NUMBA else _rmsprop_numpy
+    code = kernel(w.reshape(-1), g.reshape(-1), cache.reshape(-1), D(lr), D(rho), D(1 - rho),
+                  D(eps), D(wd_lr), decay, hp["epsilon_placement"] == "inside")
+    if code != 1:
+        _record(config, _DEFAULTS["rmsprop"], cache=cache)
+    return code
+
+
 def _adam(w: np.ndarray, g: np.ndarray, config: Config) -> int | None:
     hp = {key: config.get(key, value) for key, value in _DEFAULTS["adam"]}
     m, v = _state(config, "m", w), _state(config, "v", w)
@@ -270,8 +312,8 @@ def fused_step(rule: Callable[..., Any], w: np.ndarray, dw: np.ndarray,
     """One step of ``rule`` written into ``w`` and ``config`` in place, if it can be fused.
 
     Inputs:
-    - rule: an update rule; ``rules.sgd``, ``rules.sgd_momentum``, ``rules.nesterov`` and
-      ``rules.adam`` are fused.
+    - rule: an update rule; the five of ``convnet.optim.rules`` are fused, any other
+      callable is NOT_APPLICABLE.
     - w: the parameter, any shape; must be a C-contiguous, writeable float32/float64 array
       that owns its memory.
     - dw: its gradient, same shape and dtype (any memory layout).
@@ -294,6 +336,8 @@ def fused_step(rule: Callable[..., Any], w: np.ndarray, dw: np.ndarray,
         code = _sgd(w, g, config)
     elif rule in (rules.sgd_momentum, rules.nesterov):
         code = _momentum(w, g, config, look_ahead=rule is rules.nesterov)
+    elif rule is rules.rmsprop:
+        code = _rmsprop(w, g, config)
     else:
         code = None
     return NOT_APPLICABLE if code is None else _OUTCOMES[code]

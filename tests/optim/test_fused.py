@@ -2,9 +2,9 @@
 
 The kernels evaluate each rule's formula operation by operation in the rule's precision, so
 the comparison is exact: measured maximum difference from ``rules.adam`` (and ``sgd``,
-``sgd_momentum``, ``nesterov``) over several steps is 0 in float32 and in float64, for both
-epsilon placements, with and without weight decay, for the Numba kernels and the NumPy
-fallback alike. The tests therefore assert bit equality of parameters and state.
+``sgd_momentum``, ``nesterov``, ``rmsprop``) over several steps is 0 in float32 and in
+float64, for both epsilon placements, with and without weight decay, for the Numba kernels
+and the NumPy fallback alike. The tests therefore assert bit equality of parameters and state.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from convnet.optim import fused, rules
 from convnet.solver import Solver
 
 RULES = {"sgd": rules.sgd, "sgd_momentum": rules.sgd_momentum, "nesterov": rules.nesterov,
-         "adam": rules.adam}
+         "rmsprop": rules.rmsprop, "adam": rules.adam}
 SIZES = [(1,), (15,), (17,), (3, 5, 7), (1000,)]
 
 
@@ -65,10 +65,14 @@ def test_adam_matches_the_rule_bit_for_bit(backend, dtype, shape, extra):
     assert cfg["t"] == 5
 
 
-@pytest.mark.parametrize("name", ["sgd", "sgd_momentum", "nesterov"])
+OTHER_CASES = [(name, extra) for name in ("sgd", "sgd_momentum", "nesterov", "rmsprop")
+               for extra in ({}, {"weight_decay": 0.1, "learning_rate": 0.3})]
+OTHER_CASES.append(("rmsprop", {"epsilon_placement": "inside", "decay_rate": 0.9}))
+
+
+@pytest.mark.parametrize("name, extra", OTHER_CASES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("extra", [{}, {"weight_decay": 0.1, "learning_rate": 0.3}])
-def test_sgd_family_matches_the_rule_bit_for_bit(backend, name, dtype, extra):
+def test_other_rules_match_the_rule_bit_for_bit(backend, name, dtype, extra):
     rule = RULES[name]
     w0 = np.random.default_rng(2).standard_normal((7, 19)).astype(dtype)
     w_ref, cfg_ref = w0.copy(), dict(extra)
@@ -104,7 +108,7 @@ def test_a_non_contiguous_gradient_is_read_correctly(backend):
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-@pytest.mark.parametrize("name", ["sgd", "sgd_momentum", "adam"])
+@pytest.mark.parametrize("name", ["sgd", "sgd_momentum", "rmsprop", "adam"])
 def test_non_finite_gradient_leaves_everything_untouched(backend, bad, name):
     rule = RULES[name]
     w = np.random.default_rng(5).standard_normal(37).astype(np.float32)
@@ -151,7 +155,6 @@ def test_not_applicable_inputs_are_left_to_the_rule():
         (rules.adam, w.copy(), w.astype(np.float32)),  # gradient of another dtype
         (rules.adam, w.copy(), w[:4]),  # another shape (the rule raises its error)
         (rules.adam, w.copy(), w.tolist()),  # not an array
-        (rules.rmsprop, w.copy(), w),  # not fused
         (lambda w, dw, c: (w - dw, c), w.copy(), w),  # a user's rule
     ]
     for rule, param, grad in cases:
@@ -160,10 +163,12 @@ def test_not_applicable_inputs_are_left_to_the_rule():
         assert fused.fused_step(rule, param, grad, cfg) == fused.NOT_APPLICABLE
         np.testing.assert_array_equal(param, kept)
         assert cfg == {"learning_rate": 0.1}
-    for bad_cfg in ({"m": np.zeros(3)}, {"epsilon_placement": "inside"},
-                    {"velocity": np.zeros((6, 8))}):
+    for rule, bad_cfg in ((rules.adam, {"m": np.zeros(3)}),
+                          (rules.adam, {"epsilon_placement": "inside"}),
+                          (rules.rmsprop, {"epsilon_placement": "hat"}),
+                          (rules.rmsprop, {"cache": np.zeros(48)}),
+                          (rules.sgd_momentum, {"velocity": np.zeros((6, 8))})):
         param = w.copy()
-        rule = rules.sgd_momentum if "velocity" in bad_cfg else rules.adam
         assert fused.fused_step(rule, param, w, dict(bad_cfg)) == fused.NOT_APPLICABLE
         np.testing.assert_array_equal(param, w)
         with pytest.raises(ValueError):
@@ -211,6 +216,7 @@ def train(update_rule, enabled, monkeypatch, **optim):
     ("sgd_momentum", {"learning_rate": 5e-2}),
     ("nesterov", {"learning_rate": 5e-2}),
     ("sgd", {"learning_rate": 1e-1}),
+    ("rmsprop", {"learning_rate": 1e-2, "epsilon_placement": "inside"}),
 ])
 def test_solver_trains_identically_with_and_without_the_fused_step(backend, monkeypatch,
                                                                     update_rule, optim):
