@@ -36,6 +36,10 @@ the VAE 0.67), while SGD at rate 10 or Adam at 1e6 on MNIST exceed it by 100 to 
 within 10 iterations. Both guards raise
 ``TrainingDivergedError`` and leave the last checkpoint as it was.
 
+Parameters are updated in place where ``convnet.optim.fused`` applies (the built-in rules on
+float32/float64 arrays the model owns): copy an array of ``model.params`` to keep
+it. The numbers are those of ``convnet.optim.rules``, bit for bit.
+
 Checkpoints (one ``.npz``, no pickle, written atomically with temp file + ``os.replace``)
 hold the model's parameters and buffers (``model/<key>``), the best parameters
 (``best/<key>``), the optimiser state arrays (``optim/<param key>/<name>``), the histories
@@ -58,7 +62,7 @@ import numpy as np
 from convnet._threads import single_threaded_blas
 from convnet.errors import CheckpointError, TrainingDivergedError
 from convnet.models.sequential import atomic_savez
-from convnet.optim import get_update_rule
+from convnet.optim import fused, get_update_rule
 
 __all__ = ["Solver"]
 
@@ -320,19 +324,38 @@ class Solver:
         if not np.isfinite(loss):
             raise self._diverged(f"the loss is {loss}")
         self._check_blowup(loss)
+        self._update(grads)
+        self.loss_history.append(loss)
+
+    def _update(self, grads: Mapping[str, np.ndarray]) -> None:
+        """Apply the update rule to every parameter; stop on a non-finite gradient or result.
+
+        Where ``convnet.optim.fused`` applies, the step is written into the parameter and
+        its optimiser state in place (one pass over memory, the rule's numbers); otherwise
+        the rule returns a new array that replaces the parameter."""
         params = self.model.params
         for k in list(params):
-            g = grads[k]
-            if not np.all(np.isfinite(g)):
+            outcome = (fused.fused_step(self.update_rule, params[k], grads[k],
+                                        self.optim_configs[k])
+                       if fused.ENABLED else fused.NOT_APPLICABLE)
+            if outcome == fused.NOT_APPLICABLE:
+                outcome = self._rule_step(params, k, grads[k])
+            if outcome == fused.GRADIENT_NOT_FINITE:
                 raise self._diverged(f"the gradient of {k} is not finite")
-            with np.errstate(over="ignore", invalid="ignore"):
-                next_w, self.optim_configs[k] = self.update_rule(
-                    params[k], g, self.optim_configs[k]
-                )
-            if not np.all(np.isfinite(next_w)):
+            if outcome == fused.RESULT_NOT_FINITE:
                 raise self._diverged(f"parameter {k} became non-finite after the update")
-            params[k] = next_w
-        self.loss_history.append(loss)
+
+    def _rule_step(self, params: Any, k: str, g: np.ndarray) -> str | None:
+        """The rule's own step for parameter ``k``, with the outcomes of ``fused_step``."""
+        if not np.all(np.isfinite(g)):
+            return fused.GRADIENT_NOT_FINITE
+        with np.errstate(over="ignore", invalid="ignore"):
+            next_w, self.optim_configs[k] = self.update_rule(params[k], g,
+                                                             self.optim_configs[k])
+        if not np.all(np.isfinite(next_w)):
+            return fused.RESULT_NOT_FINITE
+        params[k] = next_w
+        return None
 
     # -- evaluation -------------------------------------------------------------------------
     def _subsample(self, X, y, num_samples):

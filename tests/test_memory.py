@@ -2,7 +2,9 @@
 
 Ownership rule (docs/internals.md, "Memory"): every array a layer, model or loss returns to
 the caller is the caller's; a later call never writes into it. The tests keep a returned
-array, call again with other data, and check that the kept array did not change.
+array, call again with other data, and check that the kept array did not change. The
+exception, by design: ``model.params`` values belong to the model, and the Solver updates
+them in place, so a snapshot must be a copy.
 """
 
 from __future__ import annotations
@@ -170,3 +172,39 @@ def test_autoencoder_results_are_not_overwritten(cls):
     np.testing.assert_array_equal(code1, kept[1])
     for k, v in grads1.items():
         np.testing.assert_array_equal(v, kept[2][k], err_msg=k)
+
+
+def test_solver_updates_params_in_place_and_keeps_its_snapshots_apart():
+    from convnet.solver import Solver
+
+    model = BasicConvNet((3, 8, 8), num_filters=4, filter_size=3, hidden_dim=10)
+    rng = np.random.default_rng(0)
+    data = {"X_train": rng.standard_normal((20, 3, 8, 8)).astype(np.float32),
+            "y_train": np.arange(20) % 10}
+    held = {k: v for k, v in model.params.items()}  # references, not copies
+    copies = {k: v.copy() for k, v in held.items()}
+    solver = Solver(model, data, optim_config={"learning_rate": 1e-2}, batch_size=10,
+                    num_epochs=2, verbose=False, restore_best=False)
+    first_best = dict(solver.best_params)  # the Solver's snapshot of the initial values
+    solver.train()
+    assert solver.iteration == 4
+    for k, v in model.params.items():
+        assert v is held[k], k  # written in place: a reference follows the training
+        assert not np.array_equal(copies[k], v), k  # a copy keeps the initial values
+        np.testing.assert_array_equal(first_best[k], copies[k], err_msg=k)
+        # the Solver's own snapshots never share memory with the live parameters
+        assert not np.shares_memory(solver.best_params[k], v), k
+        assert not np.shares_memory(solver.last_params[k], v), k
+
+
+def test_the_optimiser_step_never_writes_into_the_gradients():
+    from convnet.optim import fused, rules
+
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal((30, 7)).astype(np.float32)
+    g = rng.standard_normal((30, 7)).astype(np.float32)
+    kept = g.copy()
+    cfg: dict = {}
+    for _ in range(3):
+        assert fused.fused_step(rules.adam, w, g, cfg) is None
+    np.testing.assert_array_equal(g, kept)
