@@ -7,7 +7,12 @@ Design (float32 training speed on a few CPU cores, bounded memory):
   Numba kernel writes the columns (``cols[k, (c*HH+i)*WW+j, pixel]``, the layout of
   ``conv_im2col``, one block per image) with the zero padding fused in, and one GEMM per image
   consumes them while they are still in cache: ``out[n] = [w | b] @ [cols; 1]`` writes straight
-  into the NCHW output (the bias rides along as a row of ones, so no extra pass).
+  into the NCHW output (the bias rides along as a row of ones, so no extra pass). Short,
+  wide columns (few input channels, large images) go to the GEMM in bands of about 128
+  output pixels, which OpenBLAS runs faster (``BAND_PIXELS``).
+* **Few filters** (at most ``DIRECT_MAX_FILTERS``, stride 1): forward, ``dw`` and ``dx`` are
+  direct stencils instead (one scaled row added per filter tap): a GEMM with so few rows is
+  memory-bound, and im2col would move ``C*HH*WW`` entries per pixel for F multiply-adds.
 * **Backward** recomputes the columns chunk by chunk rather than keeping them from the forward
   pass (that would cost ``HH*WW`` times the input): ``[dw | db] += dout[n] @ [cols; 1]^T`` and
   ``dcols = w^T @ dout[n]`` followed by the ``col2im`` kernel (its exact adjoint).
