@@ -96,6 +96,7 @@ from convnet.layers.pool_numba import (
     max_pool_backward_numba,
     max_pool_forward_numba,
 )
+from convnet.layers.relu_pool import relu_max_pool_backward, relu_max_pool_forward
 from convnet.layers.shape_ops import (
     concat_backward,
     concat_forward,
@@ -167,5 +168,7 @@ __all__ = [
     "max_pool_forward",
     "max_pool_backward",
     "set_pool_backend",
+    "relu_max_pool_forward",
+    "relu_max_pool_backward",
     "POOL_BACKENDS",
 ]

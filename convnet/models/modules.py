@@ -617,6 +617,27 @@ class MaxPool2D(_Pool):
     ``pool_size``; ``ceil_mode`` rounds the output size up (Caffe/SqueezeNet)."""
 
     _fns = (L.max_pool_forward, L.max_pool_backward)
+    _fused_fns = (L.relu_max_pool_forward, L.relu_max_pool_backward)
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        self._after_relu = False
+        return super().forward(x, train)
+
+    def forward_after_relu(self, x: np.ndarray) -> np.ndarray:
+        """``max_pool(relu(x))`` in one pass (``convnet.layers.relu_pool``): what a
+        container runs for a ReLU followed by this layer in a training step. The next
+        :meth:`backward` then returns the gradient with respect to the ReLU's input."""
+        with self._errors_named():
+            out, self.cache = self._fused_fns[0](x, self.pool_param)
+        self._after_relu = True
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        if not getattr(self, "_after_relu", False):
+            return super().backward(dout)
+        self._check_cache()
+        with self._errors_named():
+            return self._fused_fns[1](dout, self.cache)
 
 
 @register_layer
