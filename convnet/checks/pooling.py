@@ -21,6 +21,10 @@ Max pooling (``naive``, ``im2col``, ``numba`` and ``max_pool_forward``) is check
 The numerical gradient of a max is undefined at a tie; the gradient checker nudges tied
 inputs apart and reports it in the note.
 
+The fused ReLU + max pooling layer (``relu_max_pool_forward``) gets the same cases, with
+``relu`` of the reference as the expected forward and, for ties, the chain rule through the
+reference backward.
+
 Average pooling counts the zero padding in the mean (the window size is the divisor), as
 ``ref_avg_pool`` does with explicit loops.
 """
@@ -145,7 +149,47 @@ def _register_avg_pool() -> None:
         register("avg_pool", f"backward {label} vs numerical", (fwd, bwd))(bwd_case)
 
 
+def _register_relu_max_pool() -> None:
+    """ReLU then max pooling as one layer: forward against ``relu`` of the reference pool
+    (the two commute), backward against numerical gradients, and on tied maxima and windows
+    without a positive entry against the chain rule ``relu'(x) * pool_backward(relu(x))``."""
+    layer, fwd, bwd = "relu_max_pool", "relu_max_pool_forward", "relu_max_pool_backward"
+    for k, (xs, ph, pw, s, p, ceil, ext) in enumerate(POOL_FWD_CASES):
+        param = _pool_param(ph, pw, s, p, ceil)
+        label = f"{ph}x{pw} s={s}" + (f" p={p}" if p else "") + (" ceil" if ceil else "")
+
+        def fwd_case(get: Getter, xs=xs, param=param, ph=ph, pw=pw, s=s, p=p, ceil=ceil,
+                     k=k) -> tuple[float, str]:
+            x = rng(160 + k).standard_normal(xs)
+            return forward_check(get(fwd), (x, dict(param)),
+                                 np.maximum(ref_max_pool(x, ph, pw, s, p, ceil), 0))
+
+        def bwd_case(get: Getter, xs=xs, param=param, k=k) -> tuple[float, str]:
+            x = rng(170 + k).standard_normal((1, 2) + xs[2:])
+            return grad_check(get(fwd), get(bwd), {"x": x}, dict(param), seed=k)
+
+        register(layer, f"forward {label} vs relu of reference", (fwd,), FWD_TOL,
+                 extended=ext)(fwd_case)
+        register(layer, f"backward {label} vs numerical", (fwd, bwd), BWD_TOL,
+                 extended=ext)(bwd_case)
+
+    def ties_case(get: Getter) -> tuple[float, str]:
+        r = rng(180)
+        x = r.integers(-2, 3, size=(2, 2, 9, 9)).astype(np.float64)
+        out, cache = get(fwd)(x, _pool_param(3, 3, 2, 0, False))
+        dout = r.standard_normal(np.shape(out))
+        dx = np.asarray(get(bwd)(dout, cache))
+        expected = ref_max_pool_backward(np.maximum(x, 0), dout, 3, 3, 2) * (x > 0)
+        if dx.shape != x.shape:
+            return math.inf, f"dx shape {dx.shape}, expected {x.shape}"
+        return rel_error(dx, expected), ""
+
+    register(layer, "backward 3x3 s=2 tied maxima and non-positive windows",
+             (fwd, bwd), FWD_TOL)(ties_case)
+
+
 for _b in POOL_BACKENDS:
     _register_max_pool(f"max_pool_{_b}", f"max_pool_forward_{_b}", f"max_pool_backward_{_b}")
 _register_max_pool("max_pool (dispatch)", "max_pool_forward", "max_pool_backward")
+_register_relu_max_pool()
 _register_avg_pool()
