@@ -81,6 +81,7 @@ def test_known_values():
         ((2, 3, 3, 4, 2, 3, 3), tp(2, 1, 1)),
         ((1, 2, 4, 3, 3, 4, 4), tp(2, 1, 0)),  # the autoencoder's 4x4 stride-2 upsampling
         ((2, 2, 3, 3, 2, 2, 3), tp(3, 0, 2, 2)),
+        ((2, 3, 4, 5, 2, 3, 3), tp(1, 1, 0)),  # stride 1, few channels: the direct kernels
     ],
 )
 def test_numerical_gradients(shape, param):
