@@ -618,6 +618,7 @@ class MaxPool2D(_Pool):
 
     _fns = (L.max_pool_forward, L.max_pool_backward)
     _fused_fns = (L.relu_max_pool_forward, L.relu_max_pool_backward)
+    _after_relu = False  # whether the cache is from forward_after_relu
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         self._after_relu = False
@@ -633,7 +634,7 @@ class MaxPool2D(_Pool):
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        if not getattr(self, "_after_relu", False):
+        if not self._after_relu:
             return super().backward(dout)
         self._check_cache()
         with self._errors_named():
